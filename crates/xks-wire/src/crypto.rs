@@ -71,7 +71,10 @@ mod tests {
             cdiv.iter().map(|b| format!("{b:02x}")).collect::<String>(),
             "a8703f2260bd8791ec2d15ea0b23e65a0631eedcf2a13a65cc82db3f47cf5ec7"
         );
-        assert_eq!(encode(&cdiv), "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc=");
+        assert_eq!(
+            encode(&cdiv),
+            "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc="
+        );
     }
 
     #[test]
@@ -81,7 +84,10 @@ mod tests {
         let b = gcm_aad(b"meta", b"").unwrap();
         assert_ne!(a, b);
         assert_eq!(gcm_aad(b"", b"").unwrap(), vec![0, 0, 0]);
-        assert_eq!(gcm_aad(b"ab", b"c").unwrap(), vec![0, 2, b'a', b'b', 1, b'c']);
+        assert_eq!(
+            gcm_aad(b"ab", b"c").unwrap(),
+            vec![0, 2, b'a', b'b', 1, b'c']
+        );
         assert_eq!(gcm_aad(&vec![0; 65536], b""), Err(AadError::AadTooLong));
         assert_eq!(gcm_aad(b"", &[0; 256]), Err(AadError::MetadataTooLong));
     }

@@ -119,8 +119,7 @@ impl FromStr for UriPath {
             return Err(IdError::UriPathShape);
         };
         let version = &s[cut + "/kms/xks/v".len()..];
-        if version.is_empty() || version.len() > 2 || !version.bytes().all(|b| b.is_ascii_digit())
-        {
+        if version.is_empty() || version.len() > 2 || !version.bytes().all(|b| b.is_ascii_digit()) {
             return Err(IdError::UriPathShape);
         }
         let prefix = &s[..cut];
@@ -175,7 +174,10 @@ mod tests {
         assert_eq!(p.prefix(), "");
         let p: UriPath = "/keystores/ab_c-1/kms/xks/v1".parse().unwrap();
         assert_eq!(p.prefix(), "/keystores/ab_c-1");
-        assert_eq!(UriPath::from_prefix("/a").unwrap().as_str(), "/a/kms/xks/v1");
+        assert_eq!(
+            UriPath::from_prefix("/a").unwrap().as_str(),
+            "/a/kms/xks/v1"
+        );
         assert!("/kms/xks/v12".parse::<UriPath>().is_ok());
         assert!("/kms/xks/v123".parse::<UriPath>().is_err());
         assert!("kms/xks/v1".parse::<UriPath>().is_err());

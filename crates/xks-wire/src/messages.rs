@@ -346,9 +346,7 @@ mod tests {
         assert!(r.validate().is_err());
         // Wrong JSON types are parse errors.
         assert!(serde_json::from_str::<EncryptRequest>(r#"{"plaintext": 5}"#).is_err());
-        assert!(
-            serde_json::from_str::<EncryptRequest>(r#"{"requestMetadata": "x"}"#).is_err()
-        );
+        assert!(serde_json::from_str::<EncryptRequest>(r#"{"requestMetadata": "x"}"#).is_err());
     }
 
     #[test]

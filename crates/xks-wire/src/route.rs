@@ -108,14 +108,19 @@ mod tests {
     #[test]
     fn routes() {
         let r = parse_api_path("/kms/xks/v1/health").unwrap();
-        assert_eq!((r.prefix, r.operation, r.key), ("", Operation::GetHealthStatus, None));
+        assert_eq!(
+            (r.prefix, r.operation, r.key),
+            ("", Operation::GetHealthStatus, None)
+        );
         let r = parse_api_path("/p/q/kms/xks/v1/keys/k-1/encrypt").unwrap();
         assert_eq!(
             (r.prefix, r.operation, r.key),
             ("/p/q", Operation::Encrypt, Some("k-1"))
         );
         assert_eq!(
-            parse_api_path("/kms/xks/v1/keys/k/metadata").unwrap().operation,
+            parse_api_path("/kms/xks/v1/keys/k/metadata")
+                .unwrap()
+                .operation,
             Operation::GetKeyMetadata
         );
         for bad in [
