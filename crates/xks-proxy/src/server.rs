@@ -1,0 +1,211 @@
+//! The HTTP/TLS shell around [`Proxy`]: accept, handshake, collect the body
+//! within limits, call the core, write the reply, log one line.
+
+use crate::service::{Incoming, Proxy, Reply};
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming as Body;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use xks_wire::ErrorName;
+
+/// Limits the shell enforces before the core sees a request.
+#[derive(Debug, Clone)]
+pub struct ShellLimits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub max_header_bytes: usize,
+}
+
+/// Serves connections until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    proxy: Arc<Proxy>,
+    limits: ShellLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = Arc::new(limits);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.request_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_concurrent_streams(256);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = Arc::clone(&proxy);
+        let limits = Arc::clone(&limits);
+        let builder = Arc::clone(&builder);
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let svc = {
+                let limits = Arc::clone(&limits);
+                service_fn(move |req| {
+                    let proxy = Arc::clone(&proxy);
+                    let limits = Arc::clone(&limits);
+                    async move { Ok::<_, Infallible>(handle(&proxy, &limits, peer, req).await) }
+                })
+            };
+            match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls_stream)) => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(tls_stream), svc)
+                                .await;
+                        }
+                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                }
+            }
+        });
+    }
+}
+
+async fn handle(
+    proxy: &Proxy,
+    limits: &ShellLimits,
+    peer: SocketAddr,
+    req: Request<Body>,
+) -> Response<Full<Bytes>> {
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        crate::error::XksError::new(
+            ErrorName::UnsupportedOperationException,
+            format!(
+                "Request bodies larger than {} bytes are not supported.",
+                limits.max_body_bytes
+            ),
+        )
+    };
+    let reply = if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        Reply::error(too_large(), Default::default())
+    } else {
+        let collected = tokio::time::timeout(
+            limits.request_timeout,
+            Limited::new(body, limits.max_body_bytes).collect(),
+        )
+        .await;
+        match collected {
+            Ok(Ok(c)) => {
+                let body = c.to_bytes();
+                let authority = parts.uri.authority().map(|a| a.as_str());
+                proxy
+                    .handle(Incoming {
+                        method: &parts.method,
+                        path: parts.uri.path(),
+                        query: parts.uri.query(),
+                        headers: &parts.headers,
+                        authority,
+                        body: &body,
+                    })
+                    .await
+            }
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                Reply::error(too_large(), Default::default())
+            }
+            Ok(Err(e)) => Reply::error(
+                crate::error::XksError::validation("The request body could not be read.")
+                    .with_detail(e.to_string()),
+                Default::default(),
+            ),
+            Err(_) => Reply::error(
+                crate::error::XksError::validation("The request body was not received in time."),
+                Default::default(),
+            ),
+        }
+    };
+    log_request(
+        &reply,
+        &parts.method,
+        parts.uri.path(),
+        peer,
+        start.elapsed(),
+    );
+    let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
+    *resp.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(reply.content_type),
+    );
+    if let Some(allow) = reply.allow {
+        resp.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    }
+    resp
+}
+
+/// One structured line per request. Never plaintext, AAD, keys or signatures.
+fn log_request(
+    reply: &Reply,
+    method: &http::Method,
+    path: &str,
+    peer: SocketAddr,
+    latency: Duration,
+) {
+    let l = &reply.log;
+    let dash = "-";
+    tracing::info!(
+        target: "xks_proxy::access",
+        status = reply.status,
+        operation = l.operation.map_or(dash, |o| o.as_str()),
+        key_store = l.key_store.as_ref().map_or(dash, |k| k.name.as_str()),
+        key_id = l.key_id.as_deref().unwrap_or(dash),
+        kms_request_id = l.kms_request_id.as_deref().unwrap_or(dash),
+        kms_operation = l.kms_operation.as_deref().unwrap_or(dash),
+        principal = l.principal.as_deref().unwrap_or(dash),
+        kms_key_arn = l.kms_key_arn.as_deref().unwrap_or(dash),
+        access_key_id = l.access_key_id.as_deref().unwrap_or(dash),
+        error = l.error.map_or(dash, |e| e.as_str()),
+        detail = l.detail.as_deref().unwrap_or(dash),
+        latency_us = latency.as_micros() as u64,
+        %peer,
+        %method,
+        path,
+        "request"
+    );
+}
