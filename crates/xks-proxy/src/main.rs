@@ -97,6 +97,7 @@ fn init_logging(level: &str, format: LogFormat) -> tracing_appender::non_blockin
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_target(true);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -109,3 +109,16 @@ pub fn expired() -> Validity {
         rcgen::date_time_ymd(2001, 1, 1),
     )
 }
+
+/// A self-signed client certificate (no CA at all).
+pub fn self_signed_client(cn: &str) -> anyhow::Result<Issued> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().context("generating key")?;
+    let cert = params.self_signed(&key).context("self-signing")?;
+    Ok(Issued {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
