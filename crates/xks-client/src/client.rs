@@ -1,0 +1,397 @@
+//! The I/O shell: one pooled HTTPS client per key store, the time budget,
+//! and tracing. Protocol decisions live in `config`, `request` and
+//! `validate`.
+
+use crate::config::{ConfigError, ValidConfig, XksClientConfig, MAX_RESPONSE_BYTES};
+use crate::error::{Error, InvalidResponse};
+use crate::request::{encode_body, prepare, PreparedRequest};
+use crate::tls::rustls_config;
+use crate::validate::{self, RawResponse};
+use std::error::Error as StdError;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::{field, Instrument};
+use xks_wire::{
+    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, ExternalKeyId,
+    GetKeyMetadataRequest, GetKeyMetadataResponse, HealthRequest, HealthResponse, Operation,
+    RequestMetadata,
+};
+use zeroize::Zeroizing;
+
+/// A client for one key store's XKS proxy. Cheap to clone (shares the
+/// connection pool).
+#[derive(Clone)]
+pub struct XksClient {
+    http: reqwest::Client,
+    config: ValidConfig,
+    credential: sigv4::Credential,
+    base_url: String,
+}
+
+impl std::fmt::Debug for XksClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XksClient")
+            .field("config", &self.config)
+            .field("credential", &self.credential)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A received response: status, content type and (zeroized) body.
+struct Received {
+    status: u16,
+    content_type: Option<String>,
+    body: Zeroizing<Vec<u8>>,
+}
+
+impl Received {
+    fn raw(&self) -> RawResponse<'_> {
+        RawResponse {
+            status: self.status,
+            content_type: self.content_type.as_deref(),
+            body: &self.body,
+        }
+    }
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// Retryable: no connection could be made.
+    Connect(String),
+    /// Retryable: the attempt ran out of time.
+    Timeout,
+    /// Not retryable.
+    Final(Error),
+}
+
+impl XksClient {
+    /// Validates the configuration and builds the TLS and HTTP clients.
+    /// Must be called inside a Tokio runtime only when used; building is
+    /// synchronous.
+    pub fn new(config: &XksClientConfig) -> Result<Self, Error> {
+        let valid = config.validate()?;
+        let tls = rustls_config(config)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .no_proxy()
+            .tcp_nodelay(true)
+            .tcp_keepalive(Some(Duration::from_secs(30)))
+            .pool_idle_timeout(Some(Duration::from_secs(60)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConfigError::Http(error_chain(&e)))?;
+        let credential = sigv4::Credential::new(&config.access_key_id, &config.secret_access_key);
+        let base_url = format!("https://{}", valid.authority);
+        Ok(XksClient {
+            http,
+            config: valid,
+            credential,
+            base_url,
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &ValidConfig {
+        &self.config
+    }
+
+    /// GetHealthStatus.
+    pub async fn get_health_status(
+        &self,
+        metadata: &RequestMetadata,
+    ) -> Result<HealthResponse, Error> {
+        let op = Operation::GetHealthStatus;
+        let span = call_span(op, metadata, None);
+        async {
+            let start = Instant::now();
+            let result = async {
+                check_metadata(metadata, op)?;
+                let body = encode_body(&HealthRequest {
+                    request_metadata: Some(metadata.clone()),
+                })?;
+                let received = self.call(op, None, body).await?;
+                validate::health_response(&received.raw())
+            }
+            .await;
+            finish(start, &result);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// GetKeyMetadata.
+    pub async fn get_key_metadata(
+        &self,
+        key: &ExternalKeyId,
+        metadata: &RequestMetadata,
+    ) -> Result<GetKeyMetadataResponse, Error> {
+        let op = Operation::GetKeyMetadata;
+        let span = call_span(op, metadata, Some(key));
+        async {
+            let start = Instant::now();
+            let result = async {
+                let request = GetKeyMetadataRequest {
+                    request_metadata: Some(metadata.clone()),
+                };
+                request.validate().map_err(Error::InvalidRequest)?;
+                let received = self.call(op, Some(key), encode_body(&request)?).await?;
+                validate::key_metadata_response(&received.raw())
+            }
+            .await;
+            finish(start, &result);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Encrypt. The request is validated before anything is sent (see
+    /// [`crate::encrypt_request`] to build one); the response is validated
+    /// against it (lengths, metadata size, CDIV when requested).
+    pub async fn encrypt(
+        &self,
+        key: &ExternalKeyId,
+        request: &EncryptRequest,
+    ) -> Result<EncryptResponse, Error> {
+        let op = Operation::Encrypt;
+        let metadata = request.request_metadata.clone().unwrap_or_default();
+        let span = call_span(op, &metadata, Some(key));
+        async {
+            let start = Instant::now();
+            let result = async {
+                let valid = request.validate().map_err(Error::InvalidRequest)?;
+                let received = self.call(op, Some(key), encode_body(request)?).await?;
+                validate::encrypt_response(&valid, &received.raw())
+            }
+            .await;
+            finish(start, &result);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Decrypt. The plaintext comes back in a zeroizing buffer.
+    pub async fn decrypt(
+        &self,
+        key: &ExternalKeyId,
+        request: &DecryptRequest,
+    ) -> Result<DecryptResponse, Error> {
+        let op = Operation::Decrypt;
+        let metadata = request.request_metadata.clone().unwrap_or_default();
+        let span = call_span(op, &metadata, Some(key));
+        async {
+            let start = Instant::now();
+            let result = async {
+                let valid = request.validate().map_err(Error::InvalidRequest)?;
+                let received = self.call(op, Some(key), encode_body(request)?).await?;
+                validate::decrypt_response(&valid, &received.raw())
+            }
+            .await;
+            finish(start, &result);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Signs and sends one request within the budget: each attempt is cut
+    /// at the attempt timeout, a connect failure or timeout is retried once
+    /// if time remains, and nothing runs past the deadline.
+    async fn call(
+        &self,
+        op: Operation,
+        key: Option<&ExternalKeyId>,
+        body: Zeroizing<Vec<u8>>,
+    ) -> Result<Received, Error> {
+        let prepared = prepare(
+            &self.config,
+            &self.credential,
+            op,
+            key,
+            body,
+            SystemTime::now(),
+        )?;
+        let url = format!("{}{}", self.base_url, prepared.path);
+        let budget = self.config.budget;
+        let start = Instant::now();
+        let mut attempts = 0;
+        let mut last = Failure::Timeout;
+        while let Some(window) = budget.attempt_window(attempts + 1, start.elapsed()) {
+            attempts += 1;
+            tracing::Span::current().record("attempts", attempts);
+            let attempt_start = Instant::now();
+            let outcome = tokio::time::timeout(window, self.attempt(&url, &prepared))
+                .instrument(tracing::debug_span!("xks_attempt", attempt = attempts))
+                .await;
+            let latency_us = micros(attempt_start.elapsed());
+            match outcome {
+                Ok(Ok(received)) => {
+                    tracing::debug!(
+                        attempt = attempts,
+                        latency_us,
+                        status = received.status,
+                        "xks attempt answered"
+                    );
+                    return Ok(received);
+                }
+                Ok(Err(Failure::Final(e))) => {
+                    tracing::debug!(attempt = attempts, latency_us, error = %e, "xks attempt failed");
+                    return Err(e);
+                }
+                Ok(Err(f)) => {
+                    if let Failure::Connect(reason) = &f {
+                        tracing::debug!(attempt = attempts, latency_us, reason = %reason, "xks attempt could not connect");
+                    }
+                    last = f;
+                }
+                Err(_elapsed) => {
+                    tracing::debug!(attempt = attempts, latency_us, "xks attempt timed out");
+                    last = Failure::Timeout;
+                }
+            }
+        }
+        Err(match last {
+            Failure::Connect(reason) => Error::Connect { attempts, reason },
+            Failure::Final(e) => e,
+            Failure::Timeout => Error::Timeout {
+                attempts,
+                elapsed: start.elapsed(),
+            },
+        })
+    }
+
+    /// One attempt: connect (or reuse a pooled connection), send, read.
+    async fn attempt(&self, url: &str, req: &PreparedRequest) -> Result<Received, Failure> {
+        let response = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, xks_wire::CONTENT_TYPE)
+            .header("x-amz-date", &req.amz_date)
+            .header(reqwest::header::AUTHORIZATION, &req.authorization)
+            .body(req.body.to_vec())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(Failure::Final(
+                InvalidResponse::TooLarge(MAX_RESPONSE_BYTES).into(),
+            ));
+        }
+        let mut response = response;
+        let mut body = Zeroizing::new(Vec::new());
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(Failure::Final(
+                    InvalidResponse::TooLarge(MAX_RESPONSE_BYTES).into(),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Received {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+fn check_metadata(metadata: &RequestMetadata, op: Operation) -> Result<(), Error> {
+    metadata.validate_for(op).map_err(Error::InvalidRequest)
+}
+
+fn call_span(
+    op: Operation,
+    metadata: &RequestMetadata,
+    key: Option<&ExternalKeyId>,
+) -> tracing::Span {
+    tracing::info_span!(
+        "xks_call",
+        operation = op.as_str(),
+        kms_request_id = metadata.kms_request_id.as_deref().unwrap_or(""),
+        kms_operation = metadata.kms_operation.as_deref().unwrap_or(""),
+        external_key_id = key.map(ExternalKeyId::as_str).unwrap_or(""),
+        attempts = field::Empty,
+        latency_us = field::Empty,
+        outcome = field::Empty,
+    )
+}
+
+fn finish<T>(start: Instant, result: &Result<T, Error>) {
+    let span = tracing::Span::current();
+    let latency_us = micros(start.elapsed());
+    span.record("latency_us", latency_us);
+    match result {
+        Ok(_) => {
+            span.record("outcome", "ok");
+            tracing::debug!(latency_us, "xks call succeeded");
+        }
+        Err(e) => {
+            span.record("outcome", e.label());
+            tracing::info!(latency_us, error = %e, "xks call failed");
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Sorts a reqwest failure into TLS (anywhere in the chain), connect, or a
+/// connection that broke after it was made.
+fn classify(err: &reqwest::Error) -> Failure {
+    if let Some(tls) = find_tls_error(err) {
+        return Failure::Final(Error::Tls { reason: tls });
+    }
+    if err.is_timeout() {
+        return Failure::Timeout;
+    }
+    if err.is_connect() {
+        return Failure::Connect(error_chain(err));
+    }
+    Failure::Final(Error::Disconnected {
+        reason: error_chain(err),
+    })
+}
+
+/// The first rustls error in the source chain, looking inside `io::Error`s
+/// (whose `source()` skips the error they wrap).
+fn find_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(found) = find_tls_error(inner) {
+                    return Some(found);
+                }
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// "outer: inner: innermost", each message once.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
