@@ -8,7 +8,9 @@ use crate::request::{encode_body, prepare, PreparedRequest};
 use crate::tls::rustls_config;
 use crate::validate::{self, RawResponse};
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::io::AsyncReadExt;
 use tracing::{field, Instrument};
 use xks_wire::{
     DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, ExternalKeyId,
@@ -25,6 +27,8 @@ pub struct XksClient {
     config: ValidConfig,
     credential: sigv4::Credential,
     base_url: String,
+    /// The same TLS configuration reqwest uses, for [`XksClient::probe_tls`].
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl std::fmt::Debug for XksClient {
@@ -71,7 +75,7 @@ impl XksClient {
         let valid = config.validate()?;
         let tls = rustls_config(config)?;
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
+            .tls_backend_preconfigured(tls.clone())
             .no_proxy()
             .tcp_nodelay(true)
             .tcp_keepalive(Some(Duration::from_secs(30)))
@@ -86,6 +90,7 @@ impl XksClient {
             config: valid,
             credential,
             base_url,
+            tls: Arc::new(tls),
         })
     }
 
@@ -221,9 +226,11 @@ impl XksClient {
             attempts += 1;
             tracing::Span::current().record("attempts", attempts);
             let attempt_start = Instant::now();
-            let outcome = tokio::time::timeout(window, self.attempt(&url, &prepared))
-                .instrument(tracing::debug_span!("xks_attempt", attempt = attempts))
-                .await;
+            let attempt_deadline = attempt_start + window;
+            let outcome =
+                tokio::time::timeout(window, self.attempt(&url, &prepared, attempt_deadline))
+                    .instrument(tracing::debug_span!("xks_attempt", attempt = attempts))
+                    .await;
             let latency_us = micros(attempt_start.elapsed());
             match outcome {
                 Ok(Ok(received)) => {
@@ -262,8 +269,13 @@ impl XksClient {
     }
 
     /// One attempt: connect (or reuse a pooled connection), send, read.
-    async fn attempt(&self, url: &str, req: &PreparedRequest) -> Result<Received, Failure> {
-        let response = self
+    async fn attempt(
+        &self,
+        url: &str,
+        req: &PreparedRequest,
+        deadline: Instant,
+    ) -> Result<Received, Failure> {
+        let sent = self
             .http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, xks_wire::CONTENT_TYPE)
@@ -271,8 +283,21 @@ impl XksClient {
             .header(reqwest::header::AUTHORIZATION, &req.authorization)
             .body(req.body.to_vec())
             .send()
-            .await
-            .map_err(|e| classify(&e))?;
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(match classify(&e) {
+                    Failure::Final(Error::Disconnected { reason }) => {
+                        match self.probe_tls(deadline).await {
+                            Some(tls) => Failure::Final(Error::Tls { reason: tls }),
+                            None => Failure::Final(Error::Disconnected { reason }),
+                        }
+                    }
+                    other => other,
+                })
+            }
+        };
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -303,6 +328,50 @@ impl XksClient {
         })
     }
 }
+
+impl XksClient {
+    /// Diagnoses a connection that broke before any response.
+    ///
+    /// With TLS 1.3 a proxy that refuses our client certificate (or its
+    /// absence) sends its alert after the handshake has completed on our
+    /// side; hyper may then fail the request as "canceled" and drop the
+    /// alert. To tell kms-core "TLS configuration" rather than
+    /// "unreachable", one handshake is redone here with the same TLS
+    /// configuration and the first read is inspected for a TLS alert.
+    /// Bounded by `min(PROBE_TIMEOUT, deadline - 5 ms)`; returns the TLS
+    /// error, if any.
+    async fn probe_tls(&self, deadline: Instant) -> Option<String> {
+        let window = deadline
+            .checked_duration_since(Instant::now())?
+            .checked_sub(Duration::from_millis(5))?
+            .min(PROBE_TIMEOUT);
+        let probe = async {
+            let tcp = tokio::net::TcpStream::connect((self.config.host.as_str(), self.config.port))
+                .await
+                .ok()?;
+            let name = rustls_pki_types::ServerName::try_from(self.config.host.clone()).ok()?;
+            let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
+            let mut stream = match connector.connect(name, tcp).await {
+                Ok(s) => s,
+                Err(e) => return find_tls_error(&e),
+            };
+            let mut byte = [0u8; 1];
+            match stream.read(&mut byte).await {
+                Err(e) => find_tls_error(&e),
+                Ok(_) => None,
+            }
+        };
+        let found = tokio::time::timeout(window, probe).await.ok().flatten();
+        tracing::debug!(
+            tls_error = found.is_some(),
+            "xks TLS probe after a broken connection"
+        );
+        found
+    }
+}
+
+/// Longest TLS diagnosis after a connection broke (see `probe_tls`).
+const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 
 fn check_metadata(metadata: &RequestMetadata, op: Operation) -> Result<(), Error> {
     metadata.validate_for(op).map_err(Error::InvalidRequest)

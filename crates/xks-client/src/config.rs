@@ -108,7 +108,9 @@ impl XksClientConfig {
             ));
         }
         Ok(ValidConfig {
-            authority: endpoint,
+            authority: endpoint.authority,
+            host: endpoint.host,
+            port: endpoint.port,
             uri_path,
             region: self.region.clone(),
             budget: Budget {
@@ -161,6 +163,9 @@ pub struct ValidConfig {
     /// `host` or `host:port` (port omitted when 443): the value of the Host
     /// header (HTTP/1.1) or `:authority` (HTTP/2), and what is signed.
     pub authority: String,
+    /// Host name or IP address (IPv6 without brackets): the TLS server name.
+    pub host: String,
+    pub port: u16,
     pub uri_path: UriPath,
     pub region: String,
     pub budget: Budget,
@@ -189,9 +194,18 @@ pub enum ConfigError {
     Http(String),
 }
 
-/// Parses `https://host[:port]` into the request authority
-/// (`host`, or `host:port` when the port is not 443).
-pub fn parse_endpoint(endpoint: &str) -> Result<String, ConfigError> {
+/// A parsed `https://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `host`, or `host:port` when the port is not 443 (IPv6 in brackets).
+    pub authority: String,
+    /// Lower-cased host; IPv6 without brackets.
+    pub host: String,
+    pub port: u16,
+}
+
+/// Parses `https://host[:port]`.
+pub fn parse_endpoint(endpoint: &str) -> Result<Endpoint, ConfigError> {
     let rest = endpoint
         .strip_prefix("https://")
         .ok_or(ConfigError::Endpoint("the scheme must be https"))?;
@@ -213,10 +227,20 @@ pub fn parse_endpoint(endpoint: &str) -> Result<String, ConfigError> {
         return Err(ConfigError::Endpoint("invalid host name"));
     }
     let host = host.to_ascii_lowercase();
-    match port {
-        None | Some(443) => Ok(host),
-        Some(p) => Ok(format!("{host}:{p}")),
-    }
+    let port = port.unwrap_or(443);
+    let authority = match port {
+        443 => host.clone(),
+        p => format!("{host}:{p}"),
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .map_or(host.clone(), str::to_owned);
+    Ok(Endpoint {
+        authority,
+        host,
+        port,
+    })
 }
 
 fn split_host_port(s: &str) -> Result<(&str, Option<u16>), ConfigError> {
@@ -367,7 +391,11 @@ mod tests {
             ("https://[::1]", "[::1]"),
         ];
         for (input, authority) in ok {
-            assert_eq!(parse_endpoint(input).as_deref(), Ok(authority), "{input}");
+            assert_eq!(
+                parse_endpoint(input).map(|e| e.authority).as_deref(),
+                Ok(authority),
+                "{input}"
+            );
         }
         for bad in [
             "http://xks.example.com",
@@ -414,6 +442,9 @@ mod tests {
     fn config_validation() {
         let v = cfg().validate().unwrap();
         assert_eq!(v.authority, "xks.example.com");
+        assert_eq!((v.host.as_str(), v.port), ("xks.example.com", 443));
+        let e = parse_endpoint("https://[::1]:8443").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("::1", 8443));
         assert_eq!(v.uri_path.as_str(), "/kms/xks/v1");
         assert_eq!(v.budget, Budget::default());
 

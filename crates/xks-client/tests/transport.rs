@@ -86,8 +86,10 @@ async fn round_trip_over_mtls_with_verified_signatures() {
         );
         assert!(r.verify_signature(OTHER_SECRET).is_err());
     }
-    // Keep-alive: one connection carried all four calls.
-    assert_eq!(server.connections(), 1);
+    // Keep-alive: connections are reused. (hyper hands an HTTP/1.1
+    // connection back to the pool a moment after the body ends, so a call
+    // made right after another may still open a second one.)
+    assert!(server.connections() <= 2, "{}", server.connections());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,9 +408,21 @@ async fn missing_client_certificate_is_a_tls_error() {
     let server = TestServer::start(pki.server_tls(true, &[]), fake_proxy(SECRET)).await;
     let client = XksClient::new(&pki.client_config(server.addr)).unwrap();
     let err = client.get_health_status(&health_md()).await.unwrap_err();
-    assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+    match &err {
+        Error::Tls { reason } => assert!(reason.contains("Certificate"), "{reason}"),
+        other => panic!("expected Tls, got {other:?}"),
+    }
+    assert!(!err.is_retryable());
     assert_eq!(server.requests(), 0);
-    assert_eq!(server.handshake_failures(), 1);
+    // The server counts a failure just after sending its alert. Two when
+    // hyper dropped the alert and the client redid the handshake to
+    // diagnose the broken connection (see `probe_tls`).
+    let start = Instant::now();
+    while server.handshake_failures() == 0 && start.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let failures = server.handshake_failures();
+    assert!((1..=2).contains(&failures), "{failures}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
