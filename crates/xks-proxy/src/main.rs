@@ -96,7 +96,12 @@ fn init_logging(level: &str, format: LogFormat) -> tracing_appender::non_blockin
     // Access lines are an audit trail: apply backpressure rather than drop them.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stdout());
+        // The worker drains the queue then flushes: buffering turns one write
+        // syscall per line into one per batch under load.
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
