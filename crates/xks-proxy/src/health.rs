@@ -9,7 +9,8 @@
 use crate::backend::{HealthStatus, InstanceHealth, KeyManager};
 use arc_swap::ArcSwapOption;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Results may be served for at most this long (spec: "MUST not be older
 /// than one minute").
@@ -52,12 +53,24 @@ impl HealthMonitor {
     pub async fn refresh(&self, budget: Duration) -> Vec<InstanceHealth> {
         let entries = match tokio::time::timeout(budget, self.backend.health()).await {
             Ok(entries) => entries,
-            Err(_) => vec![InstanceHealth {
-                id: "unknown".into(),
-                model: "unknown".into(),
-                status: HealthStatus::Unavailable,
-                detail: Some("health check timed out".into()),
-            }],
+            // Keep the instances we know of, marked unavailable.
+            Err(_) => match self.cached.load_full() {
+                Some(previous) if !previous.entries.is_empty() => previous
+                    .entries
+                    .iter()
+                    .map(|e| InstanceHealth {
+                        status: HealthStatus::Unavailable,
+                        detail: Some("health check timed out".into()),
+                        ..e.clone()
+                    })
+                    .collect(),
+                _ => vec![InstanceHealth {
+                    id: self.backend.vendor().to_owned(),
+                    model: "not reachable".into(),
+                    status: HealthStatus::Unavailable,
+                    detail: Some("health check timed out".into()),
+                }],
+            },
         };
         for e in &entries {
             if e.status != HealthStatus::Active {
@@ -79,5 +92,82 @@ impl HealthMonitor {
             }
         }
         self.refresh(budget).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{BackendError, KeyInfo, Sealed};
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use xks_wire::ExternalKeyId;
+    use zeroize::Zeroizing;
+
+    struct Flaky {
+        hang: AtomicBool,
+    }
+
+    #[async_trait]
+    impl KeyManager for Flaky {
+        fn vendor(&self) -> &str {
+            "flaky"
+        }
+        async fn key_info(&self, _: &ExternalKeyId) -> Result<KeyInfo, BackendError> {
+            Err(BackendError::KeyNotFound)
+        }
+        async fn encrypt(
+            &self,
+            _: &ExternalKeyId,
+            _: &[u8],
+            _: &[u8],
+            _: &[u8],
+        ) -> Result<Sealed, BackendError> {
+            Err(BackendError::KeyNotFound)
+        }
+        async fn decrypt(
+            &self,
+            _: &ExternalKeyId,
+            _: &[u8],
+            _: &[u8],
+            _: &[u8],
+            _: &[u8],
+            _: &[u8],
+        ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+            Err(BackendError::KeyNotFound)
+        }
+        async fn health(&self) -> Vec<InstanceHealth> {
+            if self.hang.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            vec![InstanceHealth {
+                id: "hsm-1".into(),
+                model: "m".into(),
+                status: HealthStatus::Active,
+                detail: None,
+            }]
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn caches_for_at_most_a_minute_and_keeps_ids_on_timeout() {
+        let backend = Arc::new(Flaky {
+            hang: AtomicBool::new(false),
+        });
+        let m = HealthMonitor::new(backend.clone());
+        let budget = Duration::from_millis(100);
+        assert_eq!(m.current(budget).await[0].status, HealthStatus::Active);
+        backend.hang.store(true, Ordering::Relaxed);
+        // Fresh enough: served from the cache even though the backend hangs.
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(m.current(budget).await[0].status, HealthStatus::Active);
+        // Too old: recomputed within the budget, the known instance marked unavailable.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let now = m.current(budget).await;
+        assert_eq!(now.len(), 1);
+        assert_eq!(
+            (now[0].id.as_str(), now[0].status),
+            ("hsm-1", HealthStatus::Unavailable)
+        );
     }
 }
