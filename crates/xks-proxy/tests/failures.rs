@@ -94,10 +94,11 @@ async fn mtls_refuses_what_it_must() {
     );
 }
 
-/// Wraps a real backend and makes crypto calls hang.
+/// Wraps a real backend and makes crypto calls hang or fail on demand.
 struct Hanging {
     inner: Arc<dyn KeyManager>,
     hang: AtomicBool,
+    fail: AtomicBool,
 }
 
 #[async_trait]
@@ -135,7 +136,14 @@ impl KeyManager for Hanging {
         if self.hang.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_secs(30)).await;
         }
-        self.inner.health().await
+        let mut h = self.inner.health().await;
+        if self.fail.load(Ordering::Relaxed) {
+            for e in &mut h {
+                e.status = xks_proxy::backend::HealthStatus::Unavailable;
+                e.detail = Some("device error".into());
+            }
+        }
+        h
     }
 }
 
@@ -152,6 +160,7 @@ async fn slow_backend_is_dependency_timeout() {
     let hanging = Arc::new(Hanging {
         inner: Arc::clone(&handle.backend),
         hang: AtomicBool::new(false),
+        fail: AtomicBool::new(false),
     });
     let backend: Arc<dyn KeyManager> = hanging.clone();
     let mut backends = HashMap::new();
