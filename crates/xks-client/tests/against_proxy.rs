@@ -536,11 +536,9 @@ async fn stopped_proxy_is_unreachable_within_budget() {
     );
 }
 
-/// `ProxyHandle::shutdown` only stops the accept loop: connections accepted
-/// before keep being served (Encrypt included) for as long as the runtime
-/// lives. This asserts what a stopped proxy should do.
+/// A stopped proxy serves nothing more, not even over a connection the
+/// client pooled before the shutdown (regression test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "xks-proxy bug: shutdown leaves established connections serving (server.rs serve())"]
 async fn pooled_connection_is_closed_by_shutdown() {
     let (env, proxy) = start(&Options::default()).await;
     let c = client(&env, proxy.addr, PATH_MAIN);

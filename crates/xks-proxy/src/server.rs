@@ -27,7 +27,14 @@ pub struct ShellLimits {
     pub max_header_bytes: usize,
 }
 
-/// Serves connections until `shutdown` completes.
+/// How long connections may take to finish in-flight requests after
+/// shutdown before they are cut.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves connections until `shutdown` completes, then stops every
+/// connection gracefully: in-flight requests finish (within
+/// [`SHUTDOWN_GRACE`]), idle keep-alive connections are closed, nothing new
+/// is served.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -49,8 +56,12 @@ pub async fn serve(
         .max_header_list_size(limits.max_header_bytes as u32)
         .max_concurrent_streams(256);
     let builder = Arc::new(builder);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        // Reap finished connection tasks so the set does not grow.
+        while connections.try_join_next().is_some() {}
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -68,7 +79,8 @@ pub async fn serve(
         let limits = Arc::clone(&limits);
         let builder = Arc::clone(&builder);
         let tls = tls.clone();
-        tokio::spawn(async move {
+        let stop = stop_rx.clone();
+        connections.spawn(async move {
             let svc = {
                 let limits = Arc::clone(&limits);
                 service_fn(move |req| {
@@ -79,24 +91,71 @@ pub async fn serve(
             };
             match tls {
                 Some(acceptor) => {
-                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls_stream)) => {
-                            let _ = builder
-                                .serve_connection(TokioIo::new(tls_stream), svc)
-                                .await;
-                        }
-                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                    }
+                    let handshake =
+                        tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream));
+                    let tls_stream = tokio::select! {
+                        r = handshake => match r {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::info!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::info!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        },
+                        _ = stopped(stop.clone()) => return,
+                    };
+                    serve_until_stopped(&builder, TokioIo::new(tls_stream), svc, stop).await;
                 }
-                None => {
-                    let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
-                }
+                None => serve_until_stopped(&builder, TokioIo::new(stream), svc, stop).await,
             }
         });
     }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            remaining = connections.len(),
+            "connections still busy after the shutdown grace period; closing them"
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// Serves one connection; when `stop` turns true, finishes in-flight
+/// requests and closes it.
+async fn serve_until_stopped<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    svc: S,
+    stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<Request<Body>, Response = Response<Full<Bytes>>, Error = Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped(stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Resolves once the server is told to stop (or the sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn handle(
