@@ -105,22 +105,14 @@ impl XksClient {
         metadata: &RequestMetadata,
     ) -> Result<HealthResponse, Error> {
         let op = Operation::GetHealthStatus;
-        let span = call_span(op, metadata, None);
-        async {
-            let start = Instant::now();
-            let result = async {
-                check_metadata(metadata, op)?;
-                let body = encode_body(&HealthRequest {
-                    request_metadata: Some(metadata.clone()),
-                })?;
-                let received = self.call(op, None, body).await?;
-                validate::health_response(&received.raw())
-            }
-            .await;
-            finish(start, &result);
-            result
-        }
-        .instrument(span)
+        traced(op, metadata, None, async {
+            check_metadata(metadata, op)?;
+            let body = encode_body(&HealthRequest {
+                request_metadata: Some(metadata.clone()),
+            })?;
+            let received = self.call(op, None, body).await?;
+            validate::health_response(&received.raw())
+        })
         .await
     }
 
@@ -131,22 +123,14 @@ impl XksClient {
         metadata: &RequestMetadata,
     ) -> Result<GetKeyMetadataResponse, Error> {
         let op = Operation::GetKeyMetadata;
-        let span = call_span(op, metadata, Some(key));
-        async {
-            let start = Instant::now();
-            let result = async {
-                let request = GetKeyMetadataRequest {
-                    request_metadata: Some(metadata.clone()),
-                };
-                request.validate().map_err(Error::InvalidRequest)?;
-                let received = self.call(op, Some(key), encode_body(&request)?).await?;
-                validate::key_metadata_response(&received.raw())
-            }
-            .await;
-            finish(start, &result);
-            result
-        }
-        .instrument(span)
+        traced(op, metadata, Some(key), async {
+            let request = GetKeyMetadataRequest {
+                request_metadata: Some(metadata.clone()),
+            };
+            request.validate().map_err(Error::InvalidRequest)?;
+            let received = self.call(op, Some(key), encode_body(&request)?).await?;
+            validate::key_metadata_response(&received.raw())
+        })
         .await
     }
 
@@ -160,19 +144,11 @@ impl XksClient {
     ) -> Result<EncryptResponse, Error> {
         let op = Operation::Encrypt;
         let metadata = request.request_metadata.clone().unwrap_or_default();
-        let span = call_span(op, &metadata, Some(key));
-        async {
-            let start = Instant::now();
-            let result = async {
-                let valid = request.validate().map_err(Error::InvalidRequest)?;
-                let received = self.call(op, Some(key), encode_body(request)?).await?;
-                validate::encrypt_response(&valid, &received.raw())
-            }
-            .await;
-            finish(start, &result);
-            result
-        }
-        .instrument(span)
+        traced(op, &metadata, Some(key), async {
+            let valid = request.validate().map_err(Error::InvalidRequest)?;
+            let received = self.call(op, Some(key), encode_body(request)?).await?;
+            validate::encrypt_response(&valid, &received.raw())
+        })
         .await
     }
 
@@ -184,19 +160,11 @@ impl XksClient {
     ) -> Result<DecryptResponse, Error> {
         let op = Operation::Decrypt;
         let metadata = request.request_metadata.clone().unwrap_or_default();
-        let span = call_span(op, &metadata, Some(key));
-        async {
-            let start = Instant::now();
-            let result = async {
-                let valid = request.validate().map_err(Error::InvalidRequest)?;
-                let received = self.call(op, Some(key), encode_body(request)?).await?;
-                validate::decrypt_response(&valid, &received.raw())
-            }
-            .await;
-            finish(start, &result);
-            result
-        }
-        .instrument(span)
+        traced(op, &metadata, Some(key), async {
+            let valid = request.validate().map_err(Error::InvalidRequest)?;
+            let received = self.call(op, Some(key), encode_body(request)?).await?;
+            validate::decrypt_response(&valid, &received.raw())
+        })
         .await
     }
 
@@ -392,6 +360,24 @@ fn call_span(
         latency_us = field::Empty,
         outcome = field::Empty,
     )
+}
+
+/// Runs one call inside its `xks_call` span and records latency and outcome.
+async fn traced<T>(
+    op: Operation,
+    metadata: &RequestMetadata,
+    key: Option<&ExternalKeyId>,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let span = call_span(op, metadata, key);
+    async {
+        let start = Instant::now();
+        let result = work.await;
+        finish(start, &result);
+        result
+    }
+    .instrument(span)
+    .await
 }
 
 fn finish<T>(start: Instant, result: &Result<T, Error>) {

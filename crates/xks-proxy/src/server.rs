@@ -4,7 +4,7 @@
 use crate::service::{Incoming, Proxy, Reply};
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming as Body;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -180,17 +180,17 @@ async fn handle(
             ),
         )
     };
-    let reply = if declared.is_some_and(|n| n > limits.max_body_bytes) {
+    let reply = if declared.is_some_and(|n| n > DRAIN_CAP) {
+        // Too large to even drain: answer at once (the client may see a reset).
         Reply::error(too_large(), Default::default())
     } else {
-        let collected = tokio::time::timeout(
+        match tokio::time::timeout(
             limits.request_timeout,
-            Limited::new(body, limits.max_body_bytes).collect(),
+            read_body(body, limits.max_body_bytes),
         )
-        .await;
-        match collected {
-            Ok(Ok(c)) => {
-                let body = c.to_bytes();
+        .await
+        {
+            Ok(Ok(body)) => {
                 let authority = parts.uri.authority().map(|a| a.as_str());
                 proxy
                     .handle(Incoming {
@@ -203,12 +203,10 @@ async fn handle(
                     })
                     .await
             }
-            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-                Reply::error(too_large(), Default::default())
-            }
-            Ok(Err(e)) => Reply::error(
+            Ok(Err(BodyError::TooLarge)) => Reply::error(too_large(), Default::default()),
+            Ok(Err(BodyError::Read(e))) => Reply::error(
                 crate::error::XksError::validation("The request body could not be read.")
-                    .with_detail(e.to_string()),
+                    .with_detail(e),
                 Default::default(),
             ),
             Err(_) => Reply::error(
@@ -236,6 +234,37 @@ async fn handle(
             .insert(header::ALLOW, header::HeaderValue::from_static(allow));
     }
     resp
+}
+
+/// Oversized bodies up to this size are read and discarded before the 501
+/// reply, so that a client still sending sees the reply rather than a reset.
+const DRAIN_CAP: usize = 1024 * 1024;
+
+enum BodyError {
+    TooLarge,
+    Read(String),
+}
+
+/// Collects at most `max` bytes; beyond that keeps draining (discarding) up
+/// to [`DRAIN_CAP`] and reports `TooLarge`.
+async fn read_body(mut body: Body, max: usize) -> Result<Bytes, BodyError> {
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            total = total.saturating_add(data.len());
+            if total <= max {
+                buf.extend_from_slice(&data);
+            } else if total > DRAIN_CAP {
+                return Err(BodyError::TooLarge);
+            }
+        }
+    }
+    if total > max {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// One structured line per request. Never plaintext, AAD, keys or signatures.

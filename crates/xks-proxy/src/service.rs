@@ -472,23 +472,25 @@ impl Proxy {
     }
 
     fn check_sizes(&self, data: usize, aad: usize) -> Result<(), XksError> {
-        if data > self.settings.max_plaintext_bytes {
-            return Err(XksError::new(
-                ErrorName::UnsupportedOperationException,
-                format!(
-                    "Plaintext and ciphertext larger than {} bytes are not supported.",
-                    self.settings.max_plaintext_bytes
-                ),
-            ));
-        }
-        if aad > self.settings.max_aad_bytes {
-            return Err(XksError::new(
-                ErrorName::UnsupportedOperationException,
-                format!(
-                    "additionalAuthenticatedData larger than {} bytes is not supported.",
-                    self.settings.max_aad_bytes
-                ),
-            ));
+        let limits = [
+            (
+                data,
+                self.settings.max_plaintext_bytes,
+                "Plaintext and ciphertext",
+            ),
+            (
+                aad,
+                self.settings.max_aad_bytes,
+                "additionalAuthenticatedData",
+            ),
+        ];
+        for (len, max, what) in limits {
+            if len > max {
+                return Err(XksError::new(
+                    ErrorName::UnsupportedOperationException,
+                    format!("{what} larger than {max} bytes is not supported."),
+                ));
+            }
         }
         Ok(())
     }
