@@ -1,13 +1,12 @@
 #![forbid(unsafe_code)]
 //! xks-conformance: conformance and load suite for XKS proxies.
 
-mod load;
-mod tls;
-
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use conformance::{cases, load, mtls, runner, tls};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(
@@ -21,8 +20,82 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the conformance cases against a proxy (exit status 1 on any FAIL).
+    Run(Box<RunArgs>),
+    /// List the conformance cases (id, group, spec clause, description).
+    List(ListArgs),
     /// Drive a proxy with KMS-shaped traffic and report throughput and latency.
     Load(LoadArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    target: Target,
+    /// External key id of an enabled AES-256 key allowing ENCRYPT and DECRYPT.
+    #[arg(long)]
+    key_id: String,
+    /// An enabled key allowing ENCRYPT only.
+    #[arg(long)]
+    encrypt_only_key_id: Option<String>,
+    /// An enabled key allowing DECRYPT only.
+    #[arg(long)]
+    decrypt_only_key_id: Option<String>,
+    /// An enabled key allowing neither ENCRYPT nor DECRYPT.
+    #[arg(long)]
+    no_usage_key_id: Option<String>,
+    /// A disabled key.
+    #[arg(long)]
+    disabled_key_id: Option<String>,
+    /// URI path of another key store on the same proxy, with other credentials.
+    #[arg(long)]
+    second_uri_path: Option<String>,
+    /// The proxy requires client certificates: run the no-cert, self-signed
+    /// and untrusted-CA refusal cases.
+    #[arg(long)]
+    expect_mtls: bool,
+    /// CA certificate the proxy trusts for client certificates (PEM); with
+    /// --mtls-ca-key the suite mints its own client certificates, including
+    /// expired and wrong-subject ones. Implies --expect-mtls.
+    #[arg(long, requires = "mtls_ca_key")]
+    mtls_ca_file: Option<PathBuf>,
+    /// Private key of --mtls-ca-file (PEM).
+    #[arg(long, requires = "mtls_ca_file")]
+    mtls_ca_key: Option<PathBuf>,
+    /// Client certificate subject the proxy expects
+    /// [default: cks.kms.<region>.amazonaws.com].
+    #[arg(long)]
+    mtls_subject: Option<String>,
+    /// requestMetadata.awsPrincipalArn to send (if the proxy has
+    /// authorization rules, one they allow).
+    #[arg(long)]
+    principal_arn: Option<String>,
+    /// requestMetadata.kmsKeyArn to send.
+    #[arg(long)]
+    kms_key_arn: Option<String>,
+    /// Run only the cases whose id is or starts with one of these
+    /// (comma separated, e.g. sigv4,crypto.tamper).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Per-attempt timeout of the KMS-side client in ms (KMS uses 250).
+    #[arg(long, default_value_t = 250)]
+    kms_timeout_ms: u64,
+    /// Timeout of one raw request in seconds.
+    #[arg(long, default_value_t = 10)]
+    request_timeout_secs: u64,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also write a JUnit XML report to this file.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// Print a Markdown table.
+    #[arg(long)]
+    markdown: bool,
 }
 
 /// How to reach the proxy under test.
@@ -161,9 +234,119 @@ async fn load_settings(a: &LoadArgs) -> anyhow::Result<load::LoadSettings> {
     })
 }
 
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn run_settings(a: &RunArgs) -> anyhow::Result<runner::Settings> {
+    let t = &a.target;
+    let trust = if t.insecure {
+        tls::ServerTrust::Insecure
+    } else if t.endpoint.starts_with("https://") {
+        let ca = t
+            .ca_file
+            .as_deref()
+            .context("give --ca-file (or --insecure to skip server certificate checks)")?;
+        tls::ServerTrust::CaPem(
+            std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?,
+        )
+    } else {
+        tls::ServerTrust::Insecure
+    };
+    let client_identity = match (&t.client_cert, &t.client_key) {
+        (Some(c), Some(k)) => Some(mtls::Identity {
+            cert_pem: read_text(c)?,
+            key_pem: Zeroizing::new(read_text(k)?),
+        }),
+        _ => None,
+    };
+    let ca = match (&a.mtls_ca_file, &a.mtls_ca_key) {
+        (Some(c), Some(k)) => Some(mtls::Identity {
+            cert_pem: read_text(c)?,
+            key_pem: Zeroizing::new(read_text(k)?),
+        }),
+        _ => None,
+    };
+    let mut s = runner::Settings::new(
+        t.endpoint.clone(),
+        t.uri_path.clone(),
+        t.region.clone(),
+        t.access_key_id.clone(),
+        secret(t)?,
+        trust,
+        a.key_id.clone(),
+    );
+    s.client_identity = client_identity;
+    s.keys = cases::Keys {
+        main: a.key_id.clone(),
+        encrypt_only: a.encrypt_only_key_id.clone(),
+        decrypt_only: a.decrypt_only_key_id.clone(),
+        no_usage: a.no_usage_key_id.clone(),
+        disabled: a.disabled_key_id.clone(),
+    };
+    s.second_uri_path = a.second_uri_path.clone();
+    s.mtls = runner::MtlsSettings {
+        expect: a.expect_mtls,
+        ca,
+        subject: a.mtls_subject.clone(),
+    };
+    s.principal_arn = a.principal_arn.clone();
+    s.kms_key_arn = a.kms_key_arn.clone();
+    s.only = a.only.clone();
+    s.kms_attempt_timeout = Duration::from_millis(a.kms_timeout_ms.max(1));
+    s.request_timeout = Duration::from_secs(a.request_timeout_secs.max(1));
+    Ok(s)
+}
+
+fn list(markdown: bool) {
+    let all = cases::catalogue();
+    if markdown {
+        println!("| id | description | spec clause |");
+        println!("|---|---|---|");
+        for c in &all {
+            println!(
+                "| `{}` | {} | {} |",
+                c.id,
+                c.description.replace('|', "\\|"),
+                c.clause.replace('|', "\\|")
+            );
+        }
+    } else {
+        for c in &all {
+            println!("{:<48} {}", c.id, c.description);
+        }
+        println!("\n{} cases", all.len());
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::List(a) => {
+            list(a.markdown);
+            Ok(())
+        }
+        Command::Run(a) => {
+            let settings = run_settings(&a)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(runner::run(settings))?;
+            if a.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_table());
+            }
+            if let Some(path) = &a.junit {
+                std::fs::write(path, report.to_junit())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if report.has_failures() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Load(a) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(a.threads.max(1))

@@ -8,6 +8,24 @@ use rustls_pki_types::pem::PemObject;
 use std::path::Path;
 use std::sync::Arc;
 
+/// Who the client trusts for the proxy's server certificate.
+#[derive(Clone)]
+pub enum ServerTrust {
+    /// PEM bundle of CA certificates.
+    CaPem(Vec<u8>),
+    /// `--insecure`: no server certificate check.
+    Insecure,
+}
+
+impl std::fmt::Debug for ServerTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerTrust::CaPem(p) => write!(f, "CaPem({} bytes)", p.len()),
+            ServerTrust::Insecure => f.write_str("Insecure"),
+        }
+    }
+}
+
 /// Builds a client config trusting `ca_file` (or nothing at all with
 /// `insecure`), optionally presenting a client certificate.
 pub fn client_config(
@@ -15,32 +33,58 @@ pub fn client_config(
     client_cert: Option<(&Path, &Path)>,
     insecure: bool,
 ) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let trust = if insecure {
+        ServerTrust::Insecure
+    } else {
+        let ca =
+            ca_file.context("give --ca-file (or --insecure to skip server certificate checks)")?;
+        ServerTrust::CaPem(std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?)
+    };
+    let identity = match client_cert {
+        None => None,
+        Some((cert, key)) => Some((
+            std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
+            zeroize::Zeroizing::new(
+                std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
+            ),
+        )),
+    };
+    client_config_pem(
+        &trust,
+        identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+    )
+}
+
+/// Like [`client_config`], from PEM bytes: ALPN http/1.1 only.
+pub fn client_config_pem(
+    trust: &ServerTrust,
+    identity: Option<(&[u8], &[u8])>,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?;
-    let builder = if insecure {
-        builder
+    let builder = match trust {
+        ServerTrust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        let ca =
-            ca_file.context("give --ca-file (or --insecure to skip server certificate checks)")?;
-        for c in CertificateDer::pem_file_iter(ca)
-            .with_context(|| format!("reading {}", ca.display()))?
-        {
-            roots.add(c?)?;
+            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider))),
+        ServerTrust::CaPem(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(pem) {
+                roots.add(c.context("reading the CA certificates")?)?;
+            }
+            if roots.is_empty() {
+                anyhow::bail!("the CA file holds no certificate");
+            }
+            builder.with_root_certificates(roots)
         }
-        builder.with_root_certificates(roots)
     };
-    let mut cfg = match client_cert {
+    let mut cfg = match identity {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
-            let certs = CertificateDer::pem_file_iter(cert)
-                .with_context(|| format!("reading {}", cert.display()))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .with_context(|| format!("reading {}", key.display()))?;
+            let certs = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .context("reading the client certificate")?;
+            let key = PrivateKeyDer::from_pem_slice(key).context("reading the client key")?;
             builder.with_client_auth_cert(certs, key)?
         }
     };
