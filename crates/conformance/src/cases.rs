@@ -578,13 +578,13 @@ fn edit(field: &'static str, f: fn(&mut Vec<u8>)) -> Mutate {
     })
 }
 
-fn flip_first(b: &mut Vec<u8>) {
+fn flip_first(b: &mut [u8]) {
     if let Some(x) = b.first_mut() {
         *x ^= 0x01;
     }
 }
 
-fn flip_last(b: &mut Vec<u8>) {
+fn flip_last(b: &mut [u8]) {
     if let Some(x) = b.last_mut() {
         *x ^= 0x80;
     }
@@ -729,6 +729,14 @@ fn metadata_variant(
         })
     })
 }
+
+/// id, description, clause, how to sign.
+type SigningCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Ctx) -> Signing,
+);
 
 /// GetKeyMetadata on the main key with special signing, for SigV4 cases.
 fn sigv4_case(
@@ -933,7 +941,7 @@ fn sigv4(cases: &mut Vec<Case>) {
         },
         Want::Ok,
     ));
-    let table: [(&str, &str, &'static str, fn(&Ctx) -> Signing); 11] = [
+    let table: [SigningCase; 11] = [
         (
             "sigv4.no-authorization",
             "a request without an Authorization header is 401",
@@ -1606,7 +1614,7 @@ fn crypto(cases: &mut Vec<Case>) {
             "Decrypt with one AAD bit flipped is 400 InvalidCiphertextException",
             clause::TAMPER,
             FixtureId::MainWithAad,
-            edit("additionalAuthenticatedData", flip_first),
+            edit("additionalAuthenticatedData", |b| flip_first(b)),
         ),
         (
             "crypto.tamper.aad-removed",
@@ -1627,7 +1635,7 @@ fn crypto(cases: &mut Vec<Case>) {
             "Decrypt with one ciphertext bit flipped is 400 InvalidCiphertextException",
             clause::TAMPER,
             FixtureId::MainWithAad,
-            edit("ciphertext", flip_first),
+            edit("ciphertext", |b| flip_first(b)),
         ),
         (
             "crypto.tamper.ciphertext-truncated",
@@ -1643,14 +1651,14 @@ fn crypto(cases: &mut Vec<Case>) {
             "Decrypt with one IV bit flipped is 400 InvalidCiphertextException",
             clause::TAMPER,
             FixtureId::MainWithAad,
-            edit("initializationVector", flip_last),
+            edit("initializationVector", |b| flip_last(b)),
         ),
         (
             "crypto.tamper.tag-bit-flip",
             "Decrypt with one authentication tag bit flipped is 400 InvalidCiphertextException",
             clause::TAMPER,
             FixtureId::MainWithAad,
-            edit("authenticationTag", flip_last),
+            edit("authenticationTag", |b| flip_last(b)),
         ),
         (
             "crypto.tamper.tag-truncated",
@@ -1666,7 +1674,7 @@ fn crypto(cases: &mut Vec<Case>) {
             FixtureId::MainWithAad,
             Box::new(|v| {
                 needs_metadata(v)?;
-                edit("ciphertextMetadata", flip_last)(v)
+                edit("ciphertextMetadata", |b| flip_last(b))(v)
             }),
         ),
         (

@@ -897,7 +897,7 @@ mod tests {
         assert_eq!(failed(&m), [KEY_USAGE_CASE]);
         let eleven = format!(
             r#"{{"keySpec":"AES_256","keyUsage":["ENCRYPT","DECRYPT",{}],"keyStatus":"ENABLED"}}"#,
-            vec![r#""SIGN""#; 9].join(",")
+            [r#""SIGN""#; 9].join(",")
         );
         assert_eq!(
             failed(&ok(&eleven, "ENABLED", Usage::Both)),

@@ -25,7 +25,7 @@ enum Command {
     /// List the conformance cases (id, group, spec clause, description).
     List(ListArgs),
     /// Drive a proxy with KMS-shaped traffic and report throughput and latency.
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
 }
 
 #[derive(Args)]
