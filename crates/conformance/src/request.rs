@@ -32,7 +32,7 @@ impl Req {
 }
 
 /// How to sign, relative to the target's own credential (`None` = as KMS).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Signing {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
@@ -44,6 +44,25 @@ pub struct Signing {
     pub extra_signed: Vec<(String, String)>,
     /// Changes applied after signing.
     pub after: Vec<AfterSign>,
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A "wrong secret" differs from the real one in one character:
+        // never print it.
+        f.debug_struct("Signing")
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("skew_secs", &self.skew_secs)
+            .field("extra_signed", &self.extra_signed)
+            .field("after", &self.after)
+            .finish()
+    }
 }
 
 /// A change made to a request after it was signed.

@@ -31,7 +31,7 @@ pub struct MtlsSettings {
 }
 
 /// Everything a run needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub endpoint: String,
     pub uri_path: String,
@@ -52,6 +52,24 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Per-attempt timeout of the KMS-side client (KMS: 250 ms).
     pub kms_attempt_timeout: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("endpoint", &self.endpoint)
+            .field("uri_path", &self.uri_path)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("trust", &self.trust)
+            .field("client_identity", &self.client_identity)
+            .field("keys", &self.keys)
+            .field("second_uri_path", &self.second_uri_path)
+            .field("mtls", &self.mtls)
+            .field("only", &self.only)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {
@@ -299,7 +317,7 @@ async fn fresh_iv(env: &mut Env) -> Outcome {
     let mut all = Vec::new();
     let mut responses = Vec::new();
     for n in ["first encrypt", "second encrypt"] {
-        let v = cases::encrypt_value(&env.ctx, &cases::pattern(32, 3), None, false);
+        let v = cases::encrypt_value(&env.ctx, &cases::pattern(32, 3), None, true);
         let req = Req::post(
             env.ctx
                 .key_path(&env.ctx.keys.main, xks_wire::Operation::Encrypt),
@@ -308,7 +326,7 @@ async fn fresh_iv(env: &mut Env) -> Outcome {
         let exp = EncryptExpect {
             plaintext_len: 32,
             aad: Vec::new(),
-            cdiv_requested: false,
+            cdiv_requested: true,
         };
         let (m, r) = env.encrypt(&req, &exp).await;
         all.extend(m.into_iter().map(|m| m.in_step(n)));
@@ -570,5 +588,7 @@ mod tests {
             ..s
         };
         assert!(matches!(kms_client(&bad, &ep, None), Err(NotRun::Setup(_))));
+        let shown = format!("{bad:?}");
+        assert!(!shown.contains("FYtE5EFA5FT0mCc3"), "{shown}");
     }
 }
