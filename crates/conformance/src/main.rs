@@ -327,12 +327,25 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(a) => {
-            let settings = run_settings(&a)?;
+            let settings = match run_settings(&a) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(2);
+                }
+            };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let report = rt.block_on(runner::run(settings))?;
+            let report = match rt.block_on(runner::run(settings)) {
+                Ok(r) => r,
+                Err(e) => {
+                    // 1 means "the proxy failed a case"; 2 "the suite could not run".
+                    eprintln!("error: {e:#}");
+                    std::process::exit(2);
+                }
+            };
             if a.json {
                 println!("{}", report.to_json());
             } else {
