@@ -1,1 +1,9 @@
+//! kms-core: an AWS KMS compatible service (JSON 1.1, `TrentService`).
+//!
+//! Built so far: the API model as data ([`model`]) and model-driven request
+//! validation with AWS's error messages ([`validate`]). The service itself
+//! (issue 5) builds on these.
 #![forbid(unsafe_code)]
+
+pub mod model;
+pub mod validate;
