@@ -5,5 +5,7 @@
 //! (issue 5) builds on these.
 #![forbid(unsafe_code)]
 
+pub mod error;
+pub mod ids;
 pub mod model;
 pub mod validate;
