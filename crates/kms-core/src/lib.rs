@@ -5,6 +5,7 @@
 //! (issue 5) builds on these.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod error;
 pub mod ids;
 pub mod model;
