@@ -87,7 +87,7 @@ pub async fn start_with_backends(
         .with_context(|| format!("binding {}", cfg.server.listen))?;
     let addr = listener.local_addr()?;
     let proxy = Arc::new(Proxy::new(routing, settings(cfg)));
-    let limits = server::ShellLimits {
+    let limits = http_shell::ShellLimits {
         max_body_bytes: cfg.server.max_body_bytes,
         request_timeout: Duration::from_millis(cfg.server.request_timeout_ms),
         handshake_timeout: Duration::from_secs(10),
