@@ -34,6 +34,7 @@ pub enum KmsError {
     MalformedPolicyDocument(String),
     Tag(String),
     UnsupportedOperation(String),
+    CustomKeyStoreNotFound(String),
     DryRunOperation,
     KeyUnavailable(String),
     DependencyTimeout(String),
@@ -69,6 +70,7 @@ impl KmsError {
             MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             Tag(_) => "TagException",
             UnsupportedOperation(_) => "UnsupportedOperationException",
+            CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
             DryRunOperation => "DryRunOperationException",
             KeyUnavailable(_) => "KeyUnavailableException",
             DependencyTimeout(_) => "DependencyTimeoutException",
@@ -115,6 +117,7 @@ impl KmsError {
             | MalformedPolicyDocument(m)
             | Tag(m)
             | UnsupportedOperation(m)
+            | CustomKeyStoreNotFound(m)
             | KeyUnavailable(m)
             | DependencyTimeout(m)
             | Internal(m) => m.clone(),

@@ -9,4 +9,8 @@ pub mod auth;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod ops;
+pub mod protocol;
+pub mod server;
+pub mod service;
 pub mod validate;

@@ -1,0 +1,57 @@
+#![forbid(unsafe_code)]
+//! `kms-core`: the AWS KMS compatible service.
+
+use anyhow::Context;
+use clap::Parser;
+use kms_core::auth::AuthMode;
+use kms_core::service::Kms;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// AWS KMS compatible key management service (work in progress: see README).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    listen: SocketAddr,
+    /// Credentials file (TOML `[[credentials]]` with access_key_id,
+    /// secret_access_key, account_id, principal_arn). Without it, any
+    /// credentials are accepted (development mode, loopback only).
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// Allow development-mode authentication on a non-loopback address.
+    #[arg(long)]
+    force_dev_auth: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let auth = match &cli.credentials {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            AuthMode::configured_from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => AuthMode::Development,
+    };
+    auth.check_bind(cli.listen, cli.force_dev_auth)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let kms = Kms::new(auth)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let handle = kms_core::server::start(cli.listen, kms).await?;
+        tokio::signal::ctrl_c().await?;
+        handle.shutdown().await;
+        Ok(())
+    })
+}

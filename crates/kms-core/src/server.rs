@@ -1,0 +1,135 @@
+//! kms-core's HTTP handler on the shared shell ([`http_shell`]).
+
+use crate::error::KmsError;
+use crate::protocol;
+use crate::service::Kms;
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use http_shell::{read_body, BodyError, ShellLimits};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// KMS's largest request is well under this (4 KiB plaintext, 32 KiB
+/// policy, encryption context, tags, grant tokens in Base64/JSON).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A running kms-core.
+pub struct KmsHandle {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl KmsHandle {
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Binds `addr` and serves `kms` (plain HTTP; TLS comes with the rest of
+/// issue 5).
+pub async fn start(addr: SocketAddr, kms: Kms) -> std::io::Result<KmsHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let kms = Arc::new(kms);
+    let limits = ShellLimits {
+        max_body_bytes: MAX_BODY_BYTES,
+        request_timeout: Duration::from_secs(30),
+        handshake_timeout: Duration::from_secs(10),
+        max_header_bytes: 16 * 1024,
+    };
+    let (tx, rx) = oneshot::channel::<()>();
+    let shell_limits = limits.clone();
+    let task = tokio::spawn(http_shell::serve(
+        listener,
+        None,
+        shell_limits,
+        async {
+            let _ = rx.await;
+        },
+        move |req, peer| {
+            let kms = Arc::clone(&kms);
+            let limits = limits.clone();
+            async move { handle(&kms, &limits, peer, req).await }
+        },
+    ));
+    tracing::info!(%addr, "kms-core listening");
+    Ok(KmsHandle {
+        addr,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+async fn handle(
+    kms: &Kms,
+    limits: &ShellLimits,
+    peer: SocketAddr,
+    req: http::Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let start = Instant::now();
+    let (parts, body) = read_body(req, limits).await;
+    let (status, body, request_id, operation, error) = match body {
+        Ok(body) => {
+            let r = kms
+                .handle(&sigv4::RequestParts {
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                    query: parts.uri.query(),
+                    headers: &parts.headers,
+                    authority: parts.uri.authority().map(|a| a.as_str()),
+                    body: &body,
+                })
+                .await;
+            (r.status, r.body, r.request_id, r.operation, r.error)
+        }
+        Err(e) => {
+            let err = match e {
+                BodyError::TooLarge => KmsError::Validation(format!(
+                    "Request bodies larger than {MAX_BODY_BYTES} bytes are not accepted."
+                )),
+                BodyError::Read(_) => {
+                    KmsError::Serialization("The request body could not be read.".into())
+                }
+                BodyError::Timeout => {
+                    KmsError::Serialization("The request body was not received in time.".into())
+                }
+            };
+            (
+                err.status(),
+                err.body(),
+                protocol::request_id(),
+                None,
+                Some(err.type_name()),
+            )
+        }
+    };
+    tracing::info!(
+        target: "kms_core::access",
+        status,
+        operation = operation.as_deref().unwrap_or("-"),
+        error = error.unwrap_or("-"),
+        request_id = request_id.as_str(),
+        latency_us = start.elapsed().as_micros() as u64,
+        %peer,
+        "request"
+    );
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(protocol::CONTENT_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}

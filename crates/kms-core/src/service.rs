@@ -1,0 +1,101 @@
+//! The protocol core of kms-core: one request in, one reply out, no
+//! sockets. Order: operation (X-Amz-Target) → authentication → JSON →
+//! model validation → operation.
+
+use crate::auth::{AuthMode, Caller};
+use crate::error::KmsError;
+use crate::model::{Model, ModelError};
+use crate::{ops, protocol, validate};
+use sigv4::RequestParts;
+use std::time::SystemTime;
+
+pub struct Kms {
+    model: Model,
+    auth: AuthMode,
+}
+
+/// The reply and what the access log records about it.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub request_id: String,
+    pub operation: Option<String>,
+    pub caller: Option<Caller>,
+    pub error: Option<&'static str>,
+}
+
+impl Kms {
+    pub fn new(auth: AuthMode) -> Result<Kms, ModelError> {
+        Ok(Kms {
+            model: Model::load()?,
+            auth,
+        })
+    }
+
+    pub fn auth(&self) -> &AuthMode {
+        &self.auth
+    }
+
+    pub async fn handle(&self, req: &RequestParts<'_>) -> Reply {
+        let mut reply = Reply {
+            status: 200,
+            body: Vec::new(),
+            request_id: protocol::request_id(),
+            operation: None,
+            caller: None,
+            error: None,
+        };
+        match self.dispatch(req, &mut reply).await {
+            Ok(body) => reply.body = body,
+            Err(e) => {
+                reply.status = e.status();
+                reply.body = e.body();
+                reply.error = Some(e.type_name());
+            }
+        }
+        reply
+    }
+
+    async fn dispatch(
+        &self,
+        req: &RequestParts<'_>,
+        reply: &mut Reply,
+    ) -> Result<Vec<u8>, KmsError> {
+        let target = req
+            .headers
+            .get(protocol::TARGET_HEADER)
+            .and_then(|v| v.to_str().ok());
+        if req.method != "POST" {
+            return Err(KmsError::UnknownOperation(format!(
+                "{} {}",
+                req.method, req.path
+            )));
+        }
+        let op = protocol::operation(&self.model, target)?;
+        reply.operation = Some(op.to_owned());
+        let content_type = req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        if !protocol::content_type_ok(content_type) {
+            return Err(KmsError::Serialization(format!(
+                "Content-Type must be {}",
+                protocol::CONTENT_TYPE
+            )));
+        }
+        let caller = self.auth.authenticate(req, SystemTime::now())?;
+        reply.caller = Some(caller.clone());
+        let body = protocol::parse_body(req.body)?;
+        validate::validate_input(&self.model, op, &body)?;
+        let out = match op {
+            "GenerateRandom" => ops::generate_random(&body)?,
+            other => {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "{other} is not implemented by this version of kms-core yet."
+                )))
+            }
+        };
+        serde_json::to_vec(&out)
+            .map_err(|e| KmsError::Internal(format!("Failed to encode the response: {e}")))
+    }
+}
