@@ -5,6 +5,8 @@
 //! response in its own protocol.
 #![forbid(unsafe_code)]
 
+pub mod tls;
+
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};

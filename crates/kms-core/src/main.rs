@@ -22,6 +22,12 @@ struct Cli {
     /// Allow development-mode authentication on a non-loopback address.
     #[arg(long)]
     force_dev_auth: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,11 +51,15 @@ fn main() -> anyhow::Result<()> {
     auth.check_bind(cli.listen, cli.force_dev_auth)
         .map_err(|e| anyhow::anyhow!(e))?;
     let kms = Kms::new(auth)?;
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(http_shell::tls::simple_server_config(cert, key)?),
+        _ => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let handle = kms_core::server::start(cli.listen, kms).await?;
+        let handle = kms_core::server::start(cli.listen, kms, tls).await?;
         tokio::signal::ctrl_c().await?;
         handle.shutdown().await;
         Ok(())

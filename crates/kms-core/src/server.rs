@@ -34,9 +34,12 @@ impl KmsHandle {
     }
 }
 
-/// Binds `addr` and serves `kms` (plain HTTP; TLS comes with the rest of
-/// issue 5).
-pub async fn start(addr: SocketAddr, kms: Kms) -> std::io::Result<KmsHandle> {
+/// Binds `addr` and serves `kms`, over TLS when `tls` is given.
+pub async fn start(
+    addr: SocketAddr,
+    kms: Kms,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<KmsHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let kms = Arc::new(kms);
@@ -48,9 +51,10 @@ pub async fn start(addr: SocketAddr, kms: Kms) -> std::io::Result<KmsHandle> {
     };
     let (tx, rx) = oneshot::channel::<()>();
     let shell_limits = limits.clone();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let task = tokio::spawn(http_shell::serve(
         listener,
-        None,
+        acceptor,
         shell_limits,
         async {
             let _ = rx.await;

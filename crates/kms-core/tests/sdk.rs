@@ -7,9 +7,13 @@ use kms_core::auth::AuthMode;
 use kms_core::service::Kms;
 
 async fn start(auth: AuthMode) -> kms_core::server::KmsHandle {
-    kms_core::server::start("127.0.0.1:0".parse().unwrap(), Kms::new(auth).unwrap())
-        .await
-        .unwrap()
+    kms_core::server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Kms::new(auth).unwrap(),
+        None,
+    )
+    .await
+    .unwrap()
 }
 
 fn client(addr: std::net::SocketAddr, ak: &str, sk: &str) -> aws_sdk_kms::Client {
@@ -157,6 +161,55 @@ async fn raw_protocol_errors() {
     assert!(
         r.contains("ValidationException") && r.contains("'keyId'"),
         "{r}"
+    );
+    kms.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "kms-core test CA");
+    ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let tls = http_shell::tls::simple_server_config(
+        &dir.path().join("cert.pem"),
+        &dir.path().join("key.pem"),
+    )
+    .unwrap();
+    let kms = kms_core::server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Kms::new(AuthMode::Development).unwrap(),
+        Some(tls),
+    )
+    .await
+    .unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(dir.path().join("ca.pem"))
+        .args(["-H", "Content-Type: application/x-amz-json-1.1", "-H", "X-Amz-Target: TrentService.GenerateRandom"])
+        .args(["-H", "Authorization: AWS4-HMAC-SHA256 Credential=123456789012/20240101/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000"])
+        .args(["-H", "X-Amz-Date: 20240101T000000Z", "--data-binary", "{\"NumberOfBytes\": 16}"])
+        .arg(format!("https://localhost:{}/", kms.addr.port()))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(
+        v["Plaintext"].as_str().map(str::len),
+        Some(24),
+        "{} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
     kms.shutdown().await;
 }

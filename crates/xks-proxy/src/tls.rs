@@ -7,19 +7,18 @@
 //! handshake fails.
 
 use crate::config::TlsConfig;
-use anyhow::{bail, Context};
+use anyhow::Context;
+use http_shell::tls::{load_certs, load_key};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::aws_lc_rs::cipher_suite;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
     SignatureScheme,
 };
-use rustls_pki_types::pem::PemObject;
-use std::path::Path;
 use std::sync::Arc;
 
 /// The aws-lc-rs provider restricted to the suites the XKS spec lists.
@@ -32,22 +31,6 @@ pub fn provider() -> Arc<CryptoProvider> {
         cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
     ];
     Arc::new(p)
-}
-
-pub fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("reading certificates from {}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("parsing certificates in {}", path.display()))?;
-    if certs.is_empty() {
-        bail!("no PEM certificate found in {}", path.display());
-    }
-    Ok(certs)
-}
-
-pub fn load_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path)
-        .with_context(|| format!("reading a PEM private key from {}", path.display()))
 }
 
 /// Builds the server configuration.
