@@ -6,11 +6,14 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod keys;
 pub mod model;
 pub mod ops;
 pub mod protocol;
 pub mod server;
 pub mod service;
+pub mod store;
 pub mod validate;

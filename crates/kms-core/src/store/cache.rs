@@ -1,0 +1,326 @@
+//! The cached core shared by both stores: reads from memory, writes through
+//! a [`Persist`] layer under one writer lock.
+
+use super::{paginate, AliasRecord, KeyEntry, Page, Refusal, Store, StoreError, StoreResult};
+use crate::crypto::{Secret, SymmetricKey};
+use crate::keys::KeyRecord;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+const SHARDS: usize = 16;
+
+/// Where writes go before they are published to the cache. Each method is
+/// one atomic, durable unit.
+pub trait Persist: Send {
+    fn create_key(&mut self, record: &KeyRecord, material: &Secret) -> StoreResult<()>;
+    fn update_key(&mut self, record: &KeyRecord) -> StoreResult<()>;
+    fn add_version(
+        &mut self,
+        record: &KeyRecord,
+        version: u32,
+        material: &Secret,
+    ) -> StoreResult<()>;
+    /// Deletes the key with its material and aliases.
+    fn delete_key(&mut self, key_id: &str) -> StoreResult<()>;
+    /// Inserts or replaces an alias.
+    fn put_alias(&mut self, alias: &AliasRecord) -> StoreResult<()>;
+    fn delete_alias(&mut self, account: &str, region: &str, name: &str) -> StoreResult<()>;
+}
+
+#[derive(Default)]
+struct Namespace {
+    keys: BTreeSet<String>,
+    aliases: BTreeMap<String, AliasRecord>,
+}
+
+type NsKey = (String, String);
+
+/// The cache plus the persistence layer.
+pub struct Cached<P: Persist> {
+    shards: Vec<RwLock<HashMap<String, Arc<KeyEntry>>>>,
+    namespaces: RwLock<HashMap<NsKey, Namespace>>,
+    writer: Mutex<P>,
+}
+
+impl<P: Persist> std::fmt::Debug for Cached<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: usize = self.shards.iter().map(|s| read(s).len()).sum();
+        f.debug_struct("Cached").field("keys", &keys).finish()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    // A panic while holding the lock cannot leave the maps half-updated
+    // (each update is a single insert/remove), so poisoning is ignored.
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn ns(account: &str, region: &str) -> NsKey {
+    (account.to_owned(), region.to_owned())
+}
+
+/// The ready AES-GCM key of one material version.
+pub fn symmetric(key_id: &str, version: u32, material: &Secret) -> StoreResult<Arc<SymmetricKey>> {
+    Ok(Arc::new(SymmetricKey::new(key_id, version, material)?))
+}
+
+impl<P: Persist> Cached<P> {
+    pub fn new(persist: P) -> Self {
+        Cached {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            namespaces: RwLock::new(HashMap::new()),
+            writer: Mutex::new(persist),
+        }
+    }
+
+    fn shard(&self, key_id: &str) -> &RwLock<HashMap<String, Arc<KeyEntry>>> {
+        let mut h = DefaultHasher::new();
+        key_id.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, P> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Loads one key into the cache (used when opening a store).
+    pub fn load_key(&self, entry: KeyEntry) {
+        let r = &entry.record;
+        write(&self.namespaces)
+            .entry(ns(&r.account, &r.region))
+            .or_default()
+            .keys
+            .insert(r.key_id.clone());
+        write(self.shard(&r.key_id)).insert(r.key_id.clone(), Arc::new(entry));
+    }
+
+    /// Loads one alias into the cache (used when opening a store).
+    pub fn load_alias(&self, alias: AliasRecord) {
+        write(&self.namespaces)
+            .entry(ns(&alias.account, &alias.region))
+            .or_default()
+            .aliases
+            .insert(alias.name.clone(), alias);
+    }
+
+    fn publish(&self, entry: Arc<KeyEntry>) {
+        write(self.shard(&entry.record.key_id)).insert(entry.record.key_id.clone(), entry);
+    }
+
+    /// Runs `f` on the persistence layer under the writer lock.
+    pub fn with_persist<T>(&self, f: impl FnOnce(&mut P) -> T) -> T {
+        f(&mut self.lock_writer())
+    }
+}
+
+impl<P: Persist> Store for Cached<P> {
+    fn create_key(&self, record: KeyRecord, material: &Secret) -> StoreResult<Arc<KeyEntry>> {
+        let key = symmetric(&record.key_id, record.current_version, material)?;
+        let mut w = self.lock_writer();
+        if read(self.shard(&record.key_id)).contains_key(&record.key_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        w.create_key(&record, material)?;
+        let mut versions = BTreeMap::new();
+        versions.insert(record.current_version, key);
+        let entry = Arc::new(KeyEntry::new(record, versions));
+        write(&self.namespaces)
+            .entry(ns(&entry.record.account, &entry.record.region))
+            .or_default()
+            .keys
+            .insert(entry.record.key_id.clone());
+        self.publish(entry.clone());
+        Ok(entry)
+    }
+
+    fn key(&self, account: &str, region: &str, key_id: &str) -> Option<Arc<KeyEntry>> {
+        let e = read(self.shard(key_id)).get(key_id).cloned()?;
+        (e.record.account == account && e.record.region == region).then_some(e)
+    }
+
+    fn modify_key(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        f: &mut dyn FnMut(&mut KeyRecord) -> Result<(), Refusal>,
+    ) -> StoreResult<Arc<KeyEntry>> {
+        let mut w = self.lock_writer();
+        let old = self
+            .key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        let mut record = old.record.clone();
+        f(&mut record).map_err(StoreError::Rejected)?;
+        // Identity and material bookkeeping are not the closure's to change.
+        record.key_id.clone_from(&old.record.key_id);
+        record.account.clone_from(&old.record.account);
+        record.region.clone_from(&old.record.region);
+        record.arn.clone_from(&old.record.arn);
+        record.current_version = old.record.current_version;
+        if record == old.record {
+            return Ok(old);
+        }
+        w.update_key(&record)?;
+        let entry = Arc::new(KeyEntry::new(record, old.versions.clone()));
+        self.publish(entry.clone());
+        Ok(entry)
+    }
+
+    fn add_key_version(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        version: u32,
+        material: &Secret,
+    ) -> StoreResult<Arc<KeyEntry>> {
+        let mut w = self.lock_writer();
+        let old = self
+            .key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        if old.versions.contains_key(&version) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let key = symmetric(key_id, version, material)?;
+        let mut record = old.record.clone();
+        record.current_version = version;
+        w.add_version(&record, version, material)?;
+        let mut versions = old.versions.clone();
+        versions.insert(version, key);
+        let entry = Arc::new(KeyEntry::new(record, versions));
+        self.publish(entry.clone());
+        Ok(entry)
+    }
+
+    fn delete_key(&self, account: &str, region: &str, key_id: &str) -> StoreResult<()> {
+        let mut w = self.lock_writer();
+        self.key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        w.delete_key(key_id)?;
+        write(self.shard(key_id)).remove(key_id);
+        if let Some(n) = write(&self.namespaces).get_mut(&ns(account, region)) {
+            n.keys.remove(key_id);
+            n.aliases.retain(|_, a| a.target_key_id != key_id);
+        }
+        Ok(())
+    }
+
+    fn list_keys(
+        &self,
+        account: &str,
+        region: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<KeyRecord>> {
+        let ids: Vec<String> = read(&self.namespaces)
+            .get(&ns(account, region))
+            .map(|n| n.keys.iter().cloned().collect())
+            .unwrap_or_default();
+        let page = paginate(ids.into_iter().map(|id| (id.clone(), id)), limit, marker)?;
+        Ok(Page {
+            items: page
+                .items
+                .iter()
+                .filter_map(|id| self.key(account, region, id))
+                .map(|e| e.record.clone())
+                .collect(),
+            next_marker: page.next_marker,
+        })
+    }
+
+    fn due_for_deletion(&self, now: f64) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            for e in read(shard).values() {
+                let r = &e.record;
+                if r.key_state == crate::keys::KeyState::PendingDeletion
+                    && r.deletion_date.is_some_and(|d| d <= now)
+                {
+                    out.push((r.account.clone(), r.region.clone(), r.key_id.clone()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn create_alias(&self, alias: AliasRecord) -> StoreResult<()> {
+        let mut w = self.lock_writer();
+        if self
+            .alias(&alias.account, &alias.region, &alias.name)
+            .is_some()
+        {
+            return Err(StoreError::AlreadyExists);
+        }
+        self.key(&alias.account, &alias.region, &alias.target_key_id)
+            .ok_or(StoreError::NotFound)?;
+        w.put_alias(&alias)?;
+        self.load_alias(alias);
+        Ok(())
+    }
+
+    fn update_alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        target_key_id: &str,
+        now: f64,
+    ) -> StoreResult<AliasRecord> {
+        let mut w = self.lock_writer();
+        let mut alias = self
+            .alias(account, region, name)
+            .ok_or(StoreError::NotFound)?;
+        self.key(account, region, target_key_id)
+            .ok_or(StoreError::NotFound)?;
+        alias.target_key_id = target_key_id.to_owned();
+        alias.last_updated_date = now;
+        w.put_alias(&alias)?;
+        self.load_alias(alias.clone());
+        Ok(alias)
+    }
+
+    fn delete_alias(&self, account: &str, region: &str, name: &str) -> StoreResult<()> {
+        let mut w = self.lock_writer();
+        self.alias(account, region, name)
+            .ok_or(StoreError::NotFound)?;
+        w.delete_alias(account, region, name)?;
+        if let Some(n) = write(&self.namespaces).get_mut(&ns(account, region)) {
+            n.aliases.remove(name);
+        }
+        Ok(())
+    }
+
+    fn alias(&self, account: &str, region: &str, name: &str) -> Option<AliasRecord> {
+        read(&self.namespaces)
+            .get(&ns(account, region))
+            .and_then(|n| n.aliases.get(name).cloned())
+    }
+
+    fn list_aliases(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<AliasRecord>> {
+        let all: Vec<AliasRecord> = read(&self.namespaces)
+            .get(&ns(account, region))
+            .map(|n| {
+                n.aliases
+                    .values()
+                    .filter(|a| key_id.is_none_or(|k| a.target_key_id == k))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        paginate(all.into_iter().map(|a| (a.name.clone(), a)), limit, marker)
+    }
+}

@@ -1,0 +1,368 @@
+//! Persistence of keys, key material, aliases, tags and key policies.
+//!
+//! [`Store`] is the trait the service uses. Both implementations,
+//! [`memory::MemoryStore`] (for `--in-memory`) and [`sqlite::SqliteStore`]
+//! (the durable default), are the same cached core ([`cache::Cached`]) over
+//! a different persistence layer:
+//!
+//! * every read — key lookup, alias resolution, lists — is served from an
+//!   in-memory cache (a sharded map of immutable `Arc<KeyEntry>` snapshots,
+//!   each holding the ready-to-use AES-GCM keys of every material version),
+//!   so cryptographic operations never touch the disk and take no global
+//!   lock;
+//! * writes are serialized by one writer lock, persisted first (one SQLite
+//!   transaction, `synchronous=FULL`), then published to the cache; a write
+//!   that returned `Ok` is durable.
+//!
+//! Key material is persisted only wrapped (AES-256-GCM under the root key,
+//! bound to key id and version); see [`sqlite`].
+//!
+//! Lists are paginated with an opaque marker (the Base64url of the last
+//! returned item's sort key); a marker that does not decode is
+//! [`StoreError::InvalidMarker`].
+
+pub mod cache;
+pub mod memory;
+pub mod sqlite;
+
+use crate::crypto::{Secret, SymmetricKey};
+use crate::keys::KeyRecord;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// Errors of the store. `Rejected` carries the caller's own error out of a
+/// [`Store::modify_key`] closure (downcast it back).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("invalid pagination marker")]
+    InvalidMarker,
+    #[error("{0}")]
+    Rejected(Refusal),
+    /// The root key cannot be loaded or does not match the data.
+    #[error("{0}")]
+    RootKey(String),
+    /// Stored data cannot be read back (corruption, wrong format).
+    #[error("{0}")]
+    Corrupt(String),
+    /// The database failed (I/O, SQLite error).
+    #[error("storage failure: {0}")]
+    Storage(String),
+    #[error("cryptographic failure: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Storage(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A caller's reason to refuse a [`Store::modify_key`] (e.g. a
+/// [`crate::keys::StateError`]).
+pub type Refusal = Box<dyn std::error::Error + Send + Sync>;
+
+/// An alias in one (account, region).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub account: String,
+    pub region: String,
+    /// `alias/...`.
+    pub name: String,
+    pub target_key_id: String,
+    /// Epoch seconds.
+    pub creation_date: f64,
+    pub last_updated_date: f64,
+}
+
+impl AliasRecord {
+    /// `arn:aws:kms:<region>:<account>:alias/...`.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:kms:{}:{}:{}", self.region, self.account, self.name)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Set when more items follow (`Truncated: true`, `NextMarker`).
+    pub next_marker: Option<String>,
+}
+
+/// A cached key: its record and the AES-GCM key of every material version.
+pub struct KeyEntry {
+    pub record: KeyRecord,
+    versions: BTreeMap<u32, Arc<SymmetricKey>>,
+}
+
+impl std::fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("record", &self.record)
+            .field("versions", &self.versions.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl KeyEntry {
+    pub(crate) fn new(record: KeyRecord, versions: BTreeMap<u32, Arc<SymmetricKey>>) -> Self {
+        KeyEntry { record, versions }
+    }
+
+    /// The key new ciphertexts are made with.
+    pub fn current(&self) -> Option<&Arc<SymmetricKey>> {
+        self.versions.get(&self.record.current_version)
+    }
+
+    /// The key of material `version` (for decrypting older ciphertexts).
+    pub fn version(&self, version: u32) -> Option<&Arc<SymmetricKey>> {
+        self.versions.get(&version)
+    }
+
+    /// The material versions present.
+    pub fn version_numbers(&self) -> Vec<u32> {
+        self.versions.keys().copied().collect()
+    }
+}
+
+/// The persistence and metadata-cache interface of the service.
+///
+/// Keys are found by id in the (account, region) that owns them; a key id
+/// of another namespace is `NotFound`. Reads are cache-only.
+pub trait Store: Send + Sync {
+    /// Stores a new key with its first material version
+    /// (`record.current_version`). `AlreadyExists` if the id is taken.
+    fn create_key(&self, record: KeyRecord, material: &Secret) -> StoreResult<Arc<KeyEntry>>;
+
+    /// The cached key, if it exists in this namespace. Hot path.
+    fn key(&self, account: &str, region: &str, key_id: &str) -> Option<Arc<KeyEntry>>;
+
+    /// Applies `f` to the key's record and stores the result atomically
+    /// (other writers wait). `f` may refuse by returning an error, which
+    /// comes back as [`StoreError::Rejected`]; nothing is written then.
+    fn modify_key(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        f: &mut dyn FnMut(&mut KeyRecord) -> Result<(), Refusal>,
+    ) -> StoreResult<Arc<KeyEntry>>;
+
+    /// Adds material `version` and makes it current (rotation).
+    fn add_key_version(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        version: u32,
+        material: &Secret,
+    ) -> StoreResult<Arc<KeyEntry>>;
+
+    /// Deletes the key, its material and the aliases pointing to it.
+    fn delete_key(&self, account: &str, region: &str, key_id: &str) -> StoreResult<()>;
+
+    /// Keys of the namespace ordered by key id.
+    fn list_keys(
+        &self,
+        account: &str,
+        region: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<KeyRecord>>;
+
+    /// (account, region, key id) of every key whose deletion date is at or
+    /// before `now` (epoch seconds), for the deletion sweeper.
+    fn due_for_deletion(&self, now: f64) -> Vec<(String, String, String)>;
+
+    /// Creates an alias; `AlreadyExists` if the name is taken in the
+    /// namespace, `NotFound` if the target key is not in it.
+    fn create_alias(&self, alias: AliasRecord) -> StoreResult<()>;
+
+    /// Points an existing alias at another key of the namespace.
+    fn update_alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        target_key_id: &str,
+        now: f64,
+    ) -> StoreResult<AliasRecord>;
+
+    /// Deletes an alias; `NotFound` if absent.
+    fn delete_alias(&self, account: &str, region: &str, name: &str) -> StoreResult<()>;
+
+    /// The alias, from the cache. Hot path (alias key references).
+    fn alias(&self, account: &str, region: &str, name: &str) -> Option<AliasRecord>;
+
+    /// Aliases of the namespace ordered by name, optionally only those
+    /// pointing to `key_id`.
+    fn list_aliases(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<AliasRecord>>;
+
+    /// Adds or overwrites tags.
+    fn tag_key(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        tags: &[(String, String)],
+    ) -> StoreResult<()> {
+        self.modify_key(account, region, key_id, &mut |r| {
+            for (k, v) in tags {
+                r.tags.insert(k.clone(), v.clone());
+            }
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// Removes tags by key (absent keys are ignored, as in AWS).
+    fn untag_key(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        tag_keys: &[String],
+    ) -> StoreResult<()> {
+        self.modify_key(account, region, key_id, &mut |r| {
+            for k in tag_keys {
+                r.tags.remove(k);
+            }
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// Tags ordered by tag key.
+    fn list_tags(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<(String, String)>> {
+        let entry = self
+            .key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        paginate(
+            entry
+                .record
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), (k.clone(), v.clone()))),
+            limit,
+            marker,
+        )
+    }
+
+    /// The key policy by name (only `default` exists).
+    fn key_policy(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<String>> {
+        let entry = self
+            .key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        Ok((name == crate::keys::DEFAULT_POLICY_NAME).then(|| entry.record.policy.clone()))
+    }
+
+    /// Replaces the `default` key policy.
+    fn put_key_policy(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        policy: &str,
+    ) -> StoreResult<()> {
+        self.modify_key(account, region, key_id, &mut |r| {
+            r.policy = policy.to_owned();
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// Policy names of a key (`["default"]`), paginated.
+    fn list_key_policies(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<String>> {
+        self.key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        let name = crate::keys::DEFAULT_POLICY_NAME.to_owned();
+        paginate(std::iter::once((name.clone(), name)), limit, marker)
+    }
+}
+
+/// Encodes a sort key as an opaque marker.
+pub fn encode_marker(sort_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sort_key.as_bytes())
+}
+
+/// Decodes a marker made by [`encode_marker`].
+pub fn decode_marker(marker: &str) -> StoreResult<String> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(marker)
+        .map_err(|_| StoreError::InvalidMarker)?;
+    String::from_utf8(bytes).map_err(|_| StoreError::InvalidMarker)
+}
+
+/// One page of `items` (sorted by their sort key): those after the
+/// marker's key, at most `limit` (at least 1).
+pub fn paginate<T, I>(items: I, limit: usize, marker: Option<&str>) -> StoreResult<Page<T>>
+where
+    I: IntoIterator<Item = (String, T)>,
+{
+    let after = marker.map(decode_marker).transpose()?;
+    let limit = limit.max(1);
+    let mut out = Vec::new();
+    let mut last_key = None;
+    let mut more = false;
+    for (k, v) in items {
+        if after.as_ref().is_some_and(|a| k.as_str() <= a.as_str()) {
+            continue;
+        }
+        if out.len() == limit {
+            more = true;
+            break;
+        }
+        last_key = Some(k);
+        out.push(v);
+    }
+    Ok(Page {
+        items: out,
+        next_marker: if more {
+            last_key.as_deref().map(encode_marker)
+        } else {
+            None
+        },
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

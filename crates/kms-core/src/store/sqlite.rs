@@ -1,0 +1,445 @@
+//! The durable store: SQLite (bundled) in `<data dir>/kms.db`, WAL journal
+//! with `synchronous=FULL`, one transaction per write — a write that
+//! returned `Ok` survives a crash or `kill -9`.
+//!
+//! Key records (including tags and the key policy) are stored as JSON; key
+//! material only wrapped under the root key ([`local_key::MasterKey`],
+//! AES-256-GCM) bound to key id and version. Opening checks the root key
+//! against a check value written on first open, so a wrong root key is
+//! refused with a clear message instead of failing later per key. All rows
+//! are loaded into the cache at open.
+
+use super::cache::{symmetric, Cached, Persist};
+use super::{AliasRecord, KeyEntry, StoreError, StoreResult};
+use crate::crypto::Secret;
+use crate::keys::KeyRecord;
+use local_key::{MasterKey, RootKeySource};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY NOT NULL,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_material (
+    key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    wrapped BLOB NOT NULL,
+    PRIMARY KEY (key_id, version)
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    name TEXT NOT NULL,
+    key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (account, region, name)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+);
+";
+
+const ROOT_CHECK_CONTEXT: &[u8] = b"kms-core/root-key-check/v1";
+const ROOT_CHECK_VALUE: &[u8] = b"kms-core root key check";
+pub const DB_FILE: &str = "kms.db";
+
+/// The AAD binding wrapped material to its key id and version.
+fn material_context(key_id: &str, version: u32) -> Vec<u8> {
+    let mut c = b"kms-core/key-material/v1\0".to_vec();
+    c.extend_from_slice(key_id.as_bytes());
+    c.push(0);
+    c.extend_from_slice(&version.to_be_bytes());
+    c
+}
+
+/// SQLite persistence; the connection and the root key.
+pub struct SqlitePersist {
+    conn: Connection,
+    root: MasterKey,
+}
+
+impl std::fmt::Debug for SqlitePersist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqlitePersist")
+    }
+}
+
+fn to_json(record: &KeyRecord) -> StoreResult<String> {
+    serde_json::to_string(record)
+        .map_err(|e| StoreError::Corrupt(format!("serializing key record: {e}")))
+}
+
+impl SqlitePersist {
+    fn tx<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let tx = self.conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn wrap(&self, key_id: &str, version: u32, material: &Secret) -> StoreResult<Vec<u8>> {
+        self.root
+            .wrap(&material_context(key_id, version), material.expose())
+            .map_err(|e| StoreError::RootKey(e.to_string()))
+    }
+}
+
+impl Persist for SqlitePersist {
+    fn create_key(&mut self, record: &KeyRecord, material: &Secret) -> StoreResult<()> {
+        let json = to_json(record)?;
+        let wrapped = self.wrap(&record.key_id, record.current_version, material)?;
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO keys (id, account, region, record) VALUES (?1, ?2, ?3, ?4)",
+                params![record.key_id, record.account, record.region, json],
+            )?;
+            tx.execute(
+                "INSERT INTO key_material (key_id, version, wrapped) VALUES (?1, ?2, ?3)",
+                params![record.key_id, record.current_version, wrapped],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn update_key(&mut self, record: &KeyRecord) -> StoreResult<()> {
+        let json = to_json(record)?;
+        let n = self.conn.execute(
+            "UPDATE keys SET record = ?2 WHERE id = ?1",
+            params![record.key_id, json],
+        )?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    fn add_version(
+        &mut self,
+        record: &KeyRecord,
+        version: u32,
+        material: &Secret,
+    ) -> StoreResult<()> {
+        let json = to_json(record)?;
+        let wrapped = self.wrap(&record.key_id, version, material)?;
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO key_material (key_id, version, wrapped) VALUES (?1, ?2, ?3)",
+                params![record.key_id, version, wrapped],
+            )?;
+            tx.execute(
+                "UPDATE keys SET record = ?2 WHERE id = ?1",
+                params![record.key_id, json],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_key(&mut self, key_id: &str) -> StoreResult<()> {
+        self.tx(|tx| {
+            tx.execute("DELETE FROM aliases WHERE key_id = ?1", params![key_id])?;
+            tx.execute(
+                "DELETE FROM key_material WHERE key_id = ?1",
+                params![key_id],
+            )?;
+            tx.execute("DELETE FROM keys WHERE id = ?1", params![key_id])?;
+            Ok(())
+        })
+    }
+
+    fn put_alias(&mut self, a: &AliasRecord) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO aliases (account, region, name, key_id, created, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (account, region, name) DO UPDATE
+             SET key_id = excluded.key_id, updated = excluded.updated",
+            params![
+                a.account,
+                a.region,
+                a.name,
+                a.target_key_id,
+                a.creation_date,
+                a.last_updated_date
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_alias(&mut self, account: &str, region: &str, name: &str) -> StoreResult<()> {
+        self.conn.execute(
+            "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3",
+            params![account, region, name],
+        )?;
+        Ok(())
+    }
+}
+
+/// The SQLite-backed [`super::Store`].
+pub type SqliteStore = Cached<SqlitePersist>;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`, loading the root key
+    /// from `root`. Refuses a root key other than the one the store was
+    /// created with.
+    pub fn open(dir: &Path, root: &dyn RootKeySource) -> StoreResult<SqliteStore> {
+        let key = root.load_key().map_err(|e| {
+            StoreError::RootKey(format!(
+                "cannot load the root key from {}: {e:#}",
+                root.describe()
+            ))
+        })?;
+        Self::open_with_key(dir, key).map_err(|e| match e {
+            StoreError::RootKey(m) => {
+                StoreError::RootKey(format!("{m} (root key from {})", root.describe()))
+            }
+            other => other,
+        })
+    }
+
+    /// [`SqliteStore::open`] with an already loaded root key.
+    pub fn open_with_key(dir: &Path, root: MasterKey) -> StoreResult<SqliteStore> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Storage(format!("creating {}: {e}", dir.display())))?;
+        let path: PathBuf = dir.join(DB_FILE);
+        let conn = Connection::open(&path)
+            .map_err(|e| StoreError::Storage(format!("opening {}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        check_root(&conn, &root, &path)?;
+        let (keys, aliases) = load_all(&conn, &root)?;
+        let store = Cached::new(SqlitePersist { conn, root });
+        for k in keys {
+            store.load_key(k);
+        }
+        for a in aliases {
+            store.load_alias(a);
+        }
+        Ok(store)
+    }
+}
+
+fn check_root(conn: &Connection, root: &MasterKey, path: &Path) -> StoreResult<()> {
+    let existing: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'root_check'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match existing {
+        Some(blob) => {
+            let plain = root.unwrap(ROOT_CHECK_CONTEXT, &blob).map_err(|_| {
+                StoreError::RootKey(format!(
+                    "the root key does not match the key store {} (it was created with another root key)",
+                    path.display()
+                ))
+            })?;
+            if &plain[..] != ROOT_CHECK_VALUE {
+                return Err(StoreError::Corrupt(
+                    "root key check value is corrupt".into(),
+                ));
+            }
+        }
+        None => {
+            let blob = root
+                .wrap(ROOT_CHECK_CONTEXT, ROOT_CHECK_VALUE)
+                .map_err(|e| StoreError::RootKey(e.to_string()))?;
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('root_check', ?1)",
+                params![blob],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn load_all(conn: &Connection, root: &MasterKey) -> StoreResult<(Vec<KeyEntry>, Vec<AliasRecord>)> {
+    let mut records: BTreeMap<String, KeyRecord> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare("SELECT id, record FROM keys")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (id, json) = row?;
+            let rec: KeyRecord = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("key {id}: unreadable record: {e}")))?;
+            if rec.key_id != id {
+                return Err(StoreError::Corrupt(format!(
+                    "key {id}: record names another key"
+                )));
+            }
+            records.insert(id, rec);
+        }
+    }
+    let mut versions: BTreeMap<String, BTreeMap<u32, _>> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare("SELECT key_id, version, wrapped FROM key_material")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, version, wrapped) = row?;
+            let material = root
+                .unwrap(&material_context(&id, version), &wrapped)
+                .map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "key {id} version {version}: key material does not unwrap under the root key"
+                    ))
+                })?;
+            let material = Secret::from_slice(&material);
+            versions
+                .entry(id.clone())
+                .or_default()
+                .insert(version, symmetric(&id, version, &material)?);
+        }
+    }
+    let mut keys = Vec::with_capacity(records.len());
+    for (id, rec) in records {
+        let v = versions.remove(&id).unwrap_or_default();
+        if !v.contains_key(&rec.current_version) {
+            return Err(StoreError::Corrupt(format!(
+                "key {id}: key material version {} is missing",
+                rec.current_version
+            )));
+        }
+        keys.push(KeyEntry::new(rec, v));
+    }
+    let mut aliases = Vec::new();
+    let mut stmt =
+        conn.prepare("SELECT account, region, name, key_id, created, updated FROM aliases")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(AliasRecord {
+            account: r.get(0)?,
+            region: r.get(1)?,
+            name: r.get(2)?,
+            target_key_id: r.get(3)?,
+            creation_date: r.get(4)?,
+            last_updated_date: r.get(5)?,
+        })
+    })?;
+    for row in rows {
+        aliases.push(row?);
+    }
+    Ok((keys, aliases))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use local_key::MasterKeySource;
+
+    #[test]
+    fn contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_with_key(dir.path(), MasterKey::from_bytes(&[3; 32]).unwrap())
+            .unwrap();
+        crate::store::tests::store_contract(&s);
+    }
+
+    #[test]
+    fn pragmas_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_with_key(dir.path(), MasterKey::from_bytes(&[3; 32]).unwrap())
+            .unwrap();
+        let (mode, sync): (String, i64) = s.with_persist(|p| {
+            let m = p
+                .conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            let y = p
+                .conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            (m, y)
+        });
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    /// Writes through the store, drops it without any shutdown step,
+    /// reopens from disk and finds everything.
+    #[test]
+    fn durable_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = MasterKeySource::File(dir.path().join("root.key"));
+        let data = dir.path().join("data");
+        let (blob, ctx) = {
+            let s = SqliteStore::open(&data, &root).unwrap();
+            crate::store::tests::populate(&s)
+        };
+        // Key material is stored only wrapped.
+        let raw = std::fs::read(data.join(DB_FILE)).unwrap();
+        let wal = std::fs::read(data.join("kms.db-wal")).unwrap_or_default();
+        for hay in [&raw, &wal] {
+            assert!(
+                !hay.windows(32).any(|w| w == [0x5a; 32]),
+                "plain key material found on disk"
+            );
+        }
+        let s = SqliteStore::open(&data, &root).unwrap();
+        crate::store::tests::check_populated(&s, &blob, &ctx);
+    }
+
+    #[test]
+    fn wrong_root_key_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        SqliteStore::open_with_key(dir.path(), MasterKey::from_bytes(&[1; 32]).unwrap()).unwrap();
+        let err = SqliteStore::open_with_key(dir.path(), MasterKey::from_bytes(&[2; 32]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("root key does not match"), "{err}");
+        // Through a source, the message names the source.
+        let var = "KMS_CORE_TEST_WRONG_ROOT";
+        std::env::set_var(var, "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=");
+        let err = SqliteStore::open(dir.path(), &MasterKeySource::Env(var.into()))
+            .unwrap_err()
+            .to_string();
+        std::env::remove_var(var);
+        assert!(
+            err.contains("root key does not match") && err.contains(var),
+            "{err}"
+        );
+        let err = SqliteStore::open(
+            dir.path(),
+            &MasterKeySource::Env("KMS_CORE_TEST_UNSET_ROOT".into()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("cannot load the root key"), "{err}");
+    }
+
+    #[test]
+    fn tampered_wrapped_material_is_detected_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = || MasterKey::from_bytes(&[4; 32]).unwrap();
+        {
+            let s = SqliteStore::open_with_key(dir.path(), key()).unwrap();
+            crate::store::tests::populate(&s);
+            s.with_persist(|p| {
+                p.conn
+                    .execute("UPDATE key_material SET version = version + 100", [])
+                    .unwrap();
+            });
+        }
+        let err = SqliteStore::open_with_key(dir.path(), key())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not unwrap"), "{err}");
+    }
+}

@@ -1,0 +1,277 @@
+//! Behaviour every [`Store`] implementation must have.
+
+use super::*;
+use crate::crypto::{canonical_context, Blob};
+use crate::keys::{check_state, KeyState, Operation};
+
+pub const A: &str = "111122223333";
+pub const R: &str = "us-east-1";
+pub const K1: &str = "11111111-1111-4111-8111-111111111111";
+pub const K2: &str = "22222222-2222-4222-8222-222222222222";
+
+fn rec(id: &str, account: &str, region: &str) -> KeyRecord {
+    KeyRecord::new_symmetric(id, account, region, "desc", 1_700_000_000.5, None)
+}
+
+fn material(b: u8) -> Secret {
+    Secret::from_slice(&[b; 32])
+}
+
+fn alias(name: &str, key: &str) -> AliasRecord {
+    AliasRecord {
+        account: A.into(),
+        region: R.into(),
+        name: name.into(),
+        target_key_id: key.into(),
+        creation_date: 1.0,
+        last_updated_date: 1.0,
+    }
+}
+
+pub fn store_contract(s: &dyn Store) {
+    // Create and look up; namespaces are separate.
+    let e = s.create_key(rec(K1, A, R), &material(1)).unwrap();
+    assert_eq!(e.record.key_id, K1);
+    assert!(matches!(
+        s.create_key(rec(K1, A, R), &material(1)),
+        Err(StoreError::AlreadyExists)
+    ));
+    assert!(s.key(A, R, K1).is_some());
+    assert!(s.key(A, "eu-west-1", K1).is_none());
+    assert!(s.key("444455556666", R, K1).is_none());
+    s.create_key(rec(K2, A, R), &material(2)).unwrap();
+
+    // Crypto through the cached key.
+    let k = s.key(A, R, K1).unwrap();
+    let ctx = canonical_context([("a", "b")]);
+    let blob = k.current().unwrap().encrypt(b"pt", &ctx).unwrap();
+    let parsed = Blob::parse(&blob).unwrap();
+    assert_eq!(parsed.key_id_string(), K1);
+    let key = s.key(A, R, &parsed.key_id_string()).unwrap();
+    assert_eq!(
+        key.version(parsed.version)
+            .unwrap()
+            .decrypt(&parsed, &ctx)
+            .unwrap()
+            .expose(),
+        b"pt"
+    );
+
+    // Modify with a state check inside; a refusal writes nothing.
+    let e = s
+        .modify_key(A, R, K1, &mut |r| {
+            check_state(r.key_state, Operation::DisableKey)?;
+            r.enabled = false;
+            r.key_state = KeyState::Disabled;
+            r.key_id = "hijack".into(); // ignored
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(e.record.key_state, KeyState::Disabled);
+    assert_eq!(s.key(A, R, K1).unwrap().record.key_id, K1);
+    let err = s
+        .modify_key(A, R, K1, &mut |r| {
+            check_state(r.key_state, Operation::Encrypt)?;
+            r.description = "changed".into();
+            Ok(())
+        })
+        .unwrap_err();
+    match err {
+        StoreError::Rejected(b) => {
+            let se = b.downcast_ref::<crate::keys::StateError>().unwrap();
+            assert_eq!(se.kind.type_name(), "DisabledException");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.key(A, R, K1).unwrap().record.description, "desc");
+    assert!(matches!(
+        s.modify_key(A, "eu-west-1", K1, &mut |_| Ok(())),
+        Err(StoreError::NotFound)
+    ));
+
+    // Rotation keeps old versions usable.
+    let e = s.add_key_version(A, R, K1, 2, &material(9)).unwrap();
+    assert_eq!(e.record.current_version, 2);
+    assert_eq!(e.version_numbers(), vec![1, 2]);
+    assert_eq!(
+        e.version(1)
+            .unwrap()
+            .decrypt(&parsed, &ctx)
+            .unwrap()
+            .expose(),
+        b"pt"
+    );
+    assert!(matches!(
+        s.add_key_version(A, R, K1, 2, &material(9)),
+        Err(StoreError::AlreadyExists)
+    ));
+
+    // Pagination of keys.
+    let p = s.list_keys(A, R, 1, None).unwrap();
+    assert_eq!(p.items.len(), 1);
+    assert_eq!(p.items[0].key_id, K1);
+    let m = p.next_marker.unwrap();
+    let p2 = s.list_keys(A, R, 1, Some(&m)).unwrap();
+    assert_eq!(p2.items[0].key_id, K2);
+    assert!(p2.next_marker.is_none());
+    assert_eq!(s.list_keys(A, R, 100, None).unwrap().items.len(), 2);
+    assert!(s
+        .list_keys("444455556666", R, 10, None)
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(matches!(
+        s.list_keys(A, R, 10, Some("%%%")),
+        Err(StoreError::InvalidMarker)
+    ));
+
+    // Aliases.
+    s.create_alias(alias("alias/one", K1)).unwrap();
+    s.create_alias(alias("alias/two", K1)).unwrap();
+    s.create_alias(alias("alias/three", K2)).unwrap();
+    assert!(matches!(
+        s.create_alias(alias("alias/one", K2)),
+        Err(StoreError::AlreadyExists)
+    ));
+    assert!(matches!(
+        s.create_alias(alias("alias/x", "33333333-3333-4333-8333-333333333333")),
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.alias(A, R, "alias/one").unwrap().target_key_id, K1);
+    assert!(s.alias(A, "eu-west-1", "alias/one").is_none());
+    let u = s.update_alias(A, R, "alias/two", K2, 5.0).unwrap();
+    assert_eq!(
+        (
+            u.target_key_id.as_str(),
+            u.last_updated_date,
+            u.creation_date
+        ),
+        (K2, 5.0, 1.0)
+    );
+    assert!(matches!(
+        s.update_alias(A, R, "alias/none", K2, 5.0),
+        Err(StoreError::NotFound)
+    ));
+    let names = |p: Page<AliasRecord>| p.items.into_iter().map(|a| a.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.list_aliases(A, R, None, 10, None).unwrap()),
+        ["alias/one", "alias/three", "alias/two"]
+    );
+    assert_eq!(
+        names(s.list_aliases(A, R, Some(K2), 10, None).unwrap()),
+        ["alias/three", "alias/two"]
+    );
+    let p = s.list_aliases(A, R, None, 2, None).unwrap();
+    let p2 = s
+        .list_aliases(A, R, None, 2, p.next_marker.as_deref())
+        .unwrap();
+    assert_eq!(names(p2), ["alias/two"]);
+    s.delete_alias(A, R, "alias/three").unwrap();
+    assert!(matches!(
+        s.delete_alias(A, R, "alias/three"),
+        Err(StoreError::NotFound)
+    ));
+
+    // Tags and policies.
+    s.tag_key(
+        A,
+        R,
+        K2,
+        &[("b".into(), "2".into()), ("a".into(), "1".into())],
+    )
+    .unwrap();
+    s.tag_key(A, R, K2, &[("a".into(), "one".into())]).unwrap();
+    let t = s.list_tags(A, R, K2, 1, None).unwrap();
+    assert_eq!(t.items, [("a".to_string(), "one".to_string())]);
+    let t2 = s.list_tags(A, R, K2, 10, t.next_marker.as_deref()).unwrap();
+    assert_eq!(t2.items, [("b".to_string(), "2".to_string())]);
+    s.untag_key(A, R, K2, &["b".into(), "zz".into()]).unwrap();
+    assert_eq!(s.list_tags(A, R, K2, 10, None).unwrap().items.len(), 1);
+    assert!(s
+        .key_policy(A, R, K2, "default")
+        .unwrap()
+        .unwrap()
+        .contains(A));
+    assert_eq!(s.key_policy(A, R, K2, "other").unwrap(), None);
+    s.put_key_policy(A, R, K2, "{\"Version\":\"2012-10-17\"}")
+        .unwrap();
+    assert_eq!(
+        s.key_policy(A, R, K2, "default").unwrap().unwrap(),
+        "{\"Version\":\"2012-10-17\"}"
+    );
+    assert_eq!(
+        s.list_key_policies(A, R, K2, 10, None).unwrap().items,
+        ["default"]
+    );
+    assert!(matches!(
+        s.list_tags(A, "x", K2, 10, None),
+        Err(StoreError::NotFound)
+    ));
+
+    // Deletion sweep and delete (aliases go with the key).
+    s.modify_key(A, R, K2, &mut |r| {
+        r.key_state = KeyState::PendingDeletion;
+        r.deletion_date = Some(100.0);
+        r.pending_deletion_window_days = Some(7);
+        Ok(())
+    })
+    .unwrap();
+    assert!(s.due_for_deletion(99.0).is_empty());
+    assert_eq!(
+        s.due_for_deletion(100.0),
+        [(A.to_string(), R.to_string(), K2.to_string())]
+    );
+    s.delete_key(A, R, K2).unwrap();
+    assert!(s.key(A, R, K2).is_none());
+    assert!(s.alias(A, R, "alias/two").is_none());
+    assert_eq!(s.list_keys(A, R, 10, None).unwrap().items.len(), 1);
+    assert!(matches!(s.delete_key(A, R, K2), Err(StoreError::NotFound)));
+}
+
+/// Fills a store; returns a ciphertext of K1 and its context.
+pub fn populate(s: &dyn Store) -> (Vec<u8>, Vec<u8>) {
+    s.create_key(rec(K1, A, R), &Secret::from_slice(&[0x5a; 32]))
+        .unwrap();
+    s.create_key(rec(K2, A, "eu-west-1"), &material(2)).unwrap();
+    s.add_key_version(A, R, K1, 2, &Secret::from_slice(&[0x5a; 32]))
+        .unwrap();
+    s.create_alias(alias("alias/app", K1)).unwrap();
+    s.tag_key(A, R, K1, &[("team".into(), "x".into())]).unwrap();
+    s.modify_key(A, R, K1, &mut |r| {
+        r.description = "updated".into();
+        r.enabled = false;
+        r.key_state = KeyState::Disabled;
+        Ok(())
+    })
+    .unwrap();
+    let ctx = canonical_context([("purpose", "restart")]);
+    let blob = s
+        .key(A, R, K1)
+        .unwrap()
+        .version(1)
+        .unwrap()
+        .encrypt(b"survives", &ctx)
+        .unwrap();
+    (blob, ctx)
+}
+
+pub fn check_populated(s: &dyn Store, blob: &[u8], ctx: &[u8]) {
+    let k = s.key(A, R, K1).unwrap();
+    assert_eq!(k.record.description, "updated");
+    assert_eq!(k.record.key_state, KeyState::Disabled);
+    assert_eq!(k.record.current_version, 2);
+    assert_eq!(k.record.tags.get("team").map(String::as_str), Some("x"));
+    let parsed = Blob::parse(blob).unwrap();
+    assert_eq!(
+        k.version(parsed.version)
+            .unwrap()
+            .decrypt(&parsed, ctx)
+            .unwrap()
+            .expose(),
+        b"survives"
+    );
+    assert!(k.current().is_some());
+    assert!(s.key(A, "eu-west-1", K2).is_some());
+    assert_eq!(s.alias(A, R, "alias/app").unwrap().target_key_id, K1);
+    assert_eq!(s.list_keys(A, R, 10, None).unwrap().items.len(), 1);
+}
