@@ -43,8 +43,45 @@ impl MemoryStore {
 
 #[cfg(test)]
 mod tests {
+    use crate::crypto::Secret;
+    use crate::keys::KeyRecord;
+    use crate::store::Store;
+    use std::sync::Arc;
+
     #[test]
     fn contract() {
         super::super::tests::store_contract(&super::MemoryStore::in_memory());
+    }
+
+    /// Readers keep encrypting from consistent snapshots while a writer
+    /// changes the key's metadata.
+    #[test]
+    fn readers_and_a_writer() {
+        use super::super::tests::{A, K1, R};
+        let s = Arc::new(super::MemoryStore::in_memory());
+        let rec = KeyRecord::new_symmetric(K1, A, R, "0", 0.0, None);
+        s.create_key(rec, &Secret::from_slice(&[1; 32])).unwrap();
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        let e = s.key(A, R, K1).unwrap();
+                        e.current().unwrap().encrypt(b"x", &[]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for i in 1..=200 {
+            s.modify_key(A, R, K1, &mut |r| {
+                r.description = i.to_string();
+                Ok(())
+            })
+            .unwrap();
+        }
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert_eq!(s.key(A, R, K1).unwrap().record.description, "200");
     }
 }

@@ -396,6 +396,20 @@ mod tests {
         crate::store::tests::check_populated(&s, &blob, &ctx);
     }
 
+    /// Like a crash: the store is leaked, so no destructor closes the
+    /// connection or checkpoints the WAL; a second open still finds every
+    /// acknowledged write.
+    #[test]
+    fn durable_without_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = || MasterKey::from_bytes(&[6; 32]).unwrap();
+        let s = SqliteStore::open_with_key(dir.path(), key()).unwrap();
+        let (blob, ctx) = crate::store::tests::populate(&s);
+        std::mem::forget(s);
+        let s = SqliteStore::open_with_key(dir.path(), key()).unwrap();
+        crate::store::tests::check_populated(&s, &blob, &ctx);
+    }
+
     #[test]
     fn wrong_root_key_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
