@@ -22,3 +22,5 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== end-to-end: kms-core with the aws CLI and boto3"
+bash scripts/e2e-kms.sh
