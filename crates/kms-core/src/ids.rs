@@ -180,6 +180,10 @@ pub struct Scope {
 
 impl Scope {
     pub fn key_arn(&self, id: &KeyId) -> String {
+        self.key_arn_str(id.as_str())
+    }
+
+    pub fn key_arn_str(&self, id: &str) -> String {
         format!("arn:aws:kms:{}:{}:key/{}", self.region, self.account, id)
     }
 

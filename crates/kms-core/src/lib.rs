@@ -9,6 +9,7 @@ pub mod auth;
 pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod keyops;
 pub mod keys;
 pub mod model;
 pub mod ops;

@@ -28,6 +28,16 @@ struct Cli {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Where keys are stored (SQLite; the root key is `root.key` in it,
+    /// created 0600 on first start, unless --root-key-env is given).
+    #[arg(long, default_value = "kms-data", conflicts_with = "in_memory")]
+    data_dir: PathBuf,
+    /// Read the root key (Base64 of 32 bytes) from this environment variable.
+    #[arg(long)]
+    root_key_env: Option<String>,
+    /// Keep everything in memory (lost on exit): throwaway test runs.
+    #[arg(long)]
+    in_memory: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,7 +60,19 @@ fn main() -> anyhow::Result<()> {
     };
     auth.check_bind(cli.listen, cli.force_dev_auth)
         .map_err(|e| anyhow::anyhow!(e))?;
-    let kms = Kms::new(auth)?;
+    let store: std::sync::Arc<dyn kms_core::store::Store> = if cli.in_memory {
+        std::sync::Arc::new(kms_core::store::MemoryStore::in_memory())
+    } else {
+        let root = match &cli.root_key_env {
+            Some(var) => local_key::MasterKeySource::Env(var.clone()),
+            None => local_key::MasterKeySource::File(cli.data_dir.join("root.key")),
+        };
+        std::sync::Arc::new(
+            kms_core::store::SqliteStore::open(&cli.data_dir, &root)
+                .map_err(|e| anyhow::anyhow!("opening {}: {e}", cli.data_dir.display()))?,
+        )
+    };
+    let kms = Kms::new(auth, store)?;
     let tls = match (&cli.tls_cert, &cli.tls_key) {
         (Some(cert), Some(key)) => Some(http_shell::tls::simple_server_config(cert, key)?),
         _ => None,

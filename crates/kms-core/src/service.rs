@@ -4,14 +4,18 @@
 
 use crate::auth::{AuthMode, Caller};
 use crate::error::KmsError;
+use crate::keyops::{self, Ctx};
 use crate::model::{Model, ModelError};
+use crate::store::Store;
 use crate::{ops, protocol, validate};
 use sigv4::RequestParts;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 pub struct Kms {
     model: Model,
     auth: AuthMode,
+    store: Arc<dyn Store>,
 }
 
 /// The reply and what the access log records about it.
@@ -25,10 +29,11 @@ pub struct Reply {
 }
 
 impl Kms {
-    pub fn new(auth: AuthMode) -> Result<Kms, ModelError> {
+    pub fn new(auth: AuthMode, store: Arc<dyn Store>) -> Result<Kms, ModelError> {
         Ok(Kms {
             model: Model::load()?,
             auth,
+            store,
         })
     }
 
@@ -87,8 +92,22 @@ impl Kms {
         reply.caller = Some(caller.clone());
         let body = protocol::parse_body(req.body)?;
         validate::validate_input(&self.model, op, &body)?;
+        let ctx = Ctx {
+            store: self.store.as_ref(),
+            caller: &caller,
+        };
         let out = match op {
             "GenerateRandom" => ops::generate_random(&body)?,
+            "CreateKey" => keyops::create_key(&ctx, &body)?,
+            "DescribeKey" => keyops::describe_key(&ctx, &body)?,
+            "ListKeys" => keyops::list_keys(&ctx, &body)?,
+            "EnableKey" => keyops::set_enabled(&ctx, &body, true)?,
+            "DisableKey" => keyops::set_enabled(&ctx, &body, false)?,
+            "Encrypt" => keyops::encrypt(&ctx, &body)?,
+            "Decrypt" => keyops::decrypt(&ctx, &body)?,
+            "ReEncrypt" => keyops::re_encrypt(&ctx, &body)?,
+            "GenerateDataKey" => keyops::generate_data_key(&ctx, &body, true)?,
+            "GenerateDataKeyWithoutPlaintext" => keyops::generate_data_key(&ctx, &body, false)?,
             other => {
                 return Err(KmsError::UnsupportedOperation(format!(
                     "{other} is not implemented by this version of kms-core yet."

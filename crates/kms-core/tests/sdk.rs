@@ -9,7 +9,11 @@ use kms_core::service::Kms;
 async fn start(auth: AuthMode) -> kms_core::server::KmsHandle {
     kms_core::server::start(
         "127.0.0.1:0".parse().unwrap(),
-        Kms::new(auth).unwrap(),
+        Kms::new(
+            auth,
+            std::sync::Arc::new(kms_core::store::MemoryStore::in_memory()),
+        )
+        .unwrap(),
         None,
     )
     .await
@@ -194,7 +198,11 @@ async fn serves_https() {
     .unwrap();
     let kms = kms_core::server::start(
         "127.0.0.1:0".parse().unwrap(),
-        Kms::new(AuthMode::Development).unwrap(),
+        Kms::new(
+            AuthMode::Development,
+            std::sync::Arc::new(kms_core::store::MemoryStore::in_memory()),
+        )
+        .unwrap(),
         Some(tls),
     )
     .await
