@@ -14,6 +14,7 @@ pub mod keys;
 pub mod model;
 pub mod ops;
 pub mod protocol;
+pub mod resourceops;
 pub mod server;
 pub mod service;
 pub mod store;

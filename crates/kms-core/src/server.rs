@@ -23,6 +23,7 @@ pub struct KmsHandle {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
 }
 
 impl KmsHandle {
@@ -31,6 +32,7 @@ impl KmsHandle {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        self.sweeper.abort();
     }
 }
 
@@ -43,6 +45,25 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let kms = Arc::new(kms);
+    // The deletion sweeper: keys whose waiting period is over are deleted.
+    let sweeper = {
+        let store = Arc::clone(kms.store());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let store = Arc::clone(&store);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0);
+                let _ = tokio::task::spawn_blocking(move || {
+                    crate::resourceops::sweep(store.as_ref(), now)
+                })
+                .await;
+            }
+        })
+    };
     let limits = ShellLimits {
         max_body_bytes: MAX_BODY_BYTES,
         request_timeout: Duration::from_secs(30),
@@ -70,6 +91,7 @@ pub async fn start(
         addr,
         shutdown: Some(tx),
         task,
+        sweeper,
     })
 }
 

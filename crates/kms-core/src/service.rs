@@ -6,6 +6,7 @@ use crate::auth::{AuthMode, Caller};
 use crate::error::KmsError;
 use crate::keyops::{self, Ctx};
 use crate::model::{Model, ModelError};
+use crate::resourceops as res;
 use crate::store::Store;
 use crate::{ops, protocol, validate};
 use sigv4::RequestParts;
@@ -39,6 +40,10 @@ impl Kms {
 
     pub fn auth(&self) -> &AuthMode {
         &self.auth
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     pub async fn handle(&self, req: &RequestParts<'_>) -> Reply {
@@ -108,6 +113,20 @@ impl Kms {
             "ReEncrypt" => keyops::re_encrypt(&ctx, &body)?,
             "GenerateDataKey" => keyops::generate_data_key(&ctx, &body, true)?,
             "GenerateDataKeyWithoutPlaintext" => keyops::generate_data_key(&ctx, &body, false)?,
+            "CreateAlias" => res::create_alias(&ctx, &body)?,
+            "UpdateAlias" => res::update_alias(&ctx, &body)?,
+            "DeleteAlias" => res::delete_alias(&ctx, &body)?,
+            "ListAliases" => res::list_aliases(&ctx, &body)?,
+            "TagResource" => res::tag_resource(&ctx, &body)?,
+            "UntagResource" => res::untag_resource(&ctx, &body)?,
+            "ListResourceTags" => res::list_resource_tags(&ctx, &body)?,
+            "GetKeyPolicy" => res::get_key_policy(&ctx, &body)?,
+            "PutKeyPolicy" => res::put_key_policy(&ctx, &body)?,
+            "ListKeyPolicies" => res::list_key_policies(&ctx, &body)?,
+            "UpdateKeyDescription" => res::update_key_description(&ctx, &body)?,
+            "ScheduleKeyDeletion" => res::schedule_key_deletion(&ctx, &body)?,
+            "CancelKeyDeletion" => res::cancel_key_deletion(&ctx, &body)?,
+            "GetKeyRotationStatus" => res::get_key_rotation_status(&ctx, &body)?,
             other => {
                 return Err(KmsError::UnsupportedOperation(format!(
                     "{other} is not implemented by this version of kms-core yet."
