@@ -1,10 +1,8 @@
-"""kms-core through the official AWS clients: the aws CLI and boto3.
-
-Grows with the operations of issue 5; today it covers what exists
-(GenerateRandom, validation and protocol errors).
-"""
+"""kms-core through the official AWS clients: the aws CLI, boto3 and the
+AWS Encryption SDK for Python."""
 import base64
 import json
+import os
 import subprocess
 import sys
 
@@ -12,6 +10,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 ENDPOINT = sys.argv[1]
+WORK = sys.argv[2]
 results = []
 
 
@@ -67,6 +66,62 @@ def _():
         assert e.response["ResponseMetadata"]["RequestId"], e.response
     else:
         raise AssertionError("NumberOfBytes=1025 was accepted")
+
+
+@case("cli session: create key, alias, encrypt a file, decrypt, disable, schedule deletion")
+def _():
+    code, out, err = cli("create-key", "--description", "e2e cli key")
+    assert code == 0, err
+    key = json.loads(out)["KeyMetadata"]
+    assert key["KeyState"] == "Enabled" and key["KeySpec"] == "SYMMETRIC_DEFAULT", key
+    code, _, err = cli("create-alias", "--alias-name", "alias/e2e-cli", "--target-key-id", key["KeyId"])
+    assert code == 0, err
+    src = os.path.join(WORK, "secret.txt")
+    with open(src, "wb") as f:
+        f.write(b"launch codes\n" * 100)
+    code, out, err = cli("encrypt", "--key-id", "alias/e2e-cli", "--plaintext", "fileb://" + src,
+                         "--encryption-context", "app=e2e", "--query", "CiphertextBlob", "--output", "text")
+    assert code == 0, err
+    blob_path = os.path.join(WORK, "secret.enc")
+    with open(blob_path, "wb") as f:
+        f.write(base64.b64decode(out.strip()))
+    code, out, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path,
+                         "--encryption-context", "app=e2e", "--query", "Plaintext", "--output", "text")
+    assert code == 0, err
+    with open(src, "rb") as f:
+        assert base64.b64decode(out.strip()) == f.read()
+    code, _, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path)
+    assert code != 0 and "InvalidCiphertextException" in err, err
+    code, _, err = cli("disable-key", "--key-id", key["KeyId"])
+    assert code == 0, err
+    code, _, err = cli("encrypt", "--key-id", "alias/e2e-cli", "--plaintext", "fileb://" + src)
+    assert code != 0 and "DisabledException" in err, err
+    code, out, err = cli("schedule-key-deletion", "--key-id", key["Arn"], "--pending-window-in-days", "7")
+    assert code == 0, err
+    assert json.loads(out)["KeyState"] == "PendingDeletion"
+    code, out, err = cli("describe-key", "--key-id", "alias/e2e-cli")
+    assert json.loads(out)["KeyMetadata"]["KeyState"] == "PendingDeletion", out
+
+
+@case("aws encryption sdk: 1 MB file round trip with a kms-core key")
+def _():
+    import aws_encryption_sdk
+    from aws_encryption_sdk import CommitmentPolicy
+    import botocore.session
+
+    os.environ["AWS_ENDPOINT_URL_KMS"] = ENDPOINT
+    arn = client.create_key(Description="esdk")["KeyMetadata"]["Arn"]
+    sdk = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
+        key_ids=[arn], botocore_session=botocore.session.Session())
+    data = os.urandom(1024 * 1024)
+    ciphertext, _ = sdk.encrypt(source=data, key_provider=provider,
+                                encryption_context={"purpose": "e2e"})
+    assert ciphertext != data and len(ciphertext) > len(data)
+    plaintext, header = sdk.decrypt(source=ciphertext, key_provider=provider)
+    assert plaintext == data
+    assert header.encryption_context["purpose"] == "e2e"
 
 
 failed = [(n, e) for n, e in results if e]

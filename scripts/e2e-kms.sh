@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end test of kms-core with the official AWS clients (aws CLI and
-# boto3, installed from PyPI into .venv). Run by scripts/test.sh.
+# End-to-end test of kms-core with the official AWS clients (aws CLI, boto3
+# and the AWS Encryption SDK, installed from PyPI into .venv). Run by
+# scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -11,15 +12,15 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
   fi
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check awscli==1.46.3 boto3==1.44.5
+"$VENV/bin/pip" install -q --disable-pip-version-check awscli==1.46.3 boto3==1.44.5 aws-encryption-sdk==4.0.7
 cargo build -q -p kms-core
 WORK=$(mktemp -d)
 PORT=$((20000 + RANDOM % 20000))
-target/debug/kms-core --listen "127.0.0.1:$PORT" > "$WORK/kms.log" 2>&1 &
+target/debug/kms-core --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" > "$WORK/kms.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do grep -q "kms-core listening" "$WORK/kms.log" 2>/dev/null && break; sleep 0.1; done
 # Isolate the clients from any local AWS configuration.
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export AWS_ACCESS_KEY_ID=111122223333 AWS_SECRET_ACCESS_KEY=development-mode-accepts-any AWS_DEFAULT_REGION=us-east-1
-PATH="$(pwd)/$VENV/bin:$PATH" "$VENV/bin/python" e2e/kms_clients.py "http://127.0.0.1:$PORT"
+PATH="$(pwd)/$VENV/bin:$PATH" "$VENV/bin/python" e2e/kms_clients.py "http://127.0.0.1:$PORT" "$WORK"
