@@ -12,17 +12,14 @@
 //! (unique kmsRequestId each) is prepared up front and re-signed every
 //! 60 s, well inside the proxy's 5-minute skew window.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
+use loadgen::Prepared;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// What to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,10 +68,6 @@ pub struct LoadReport {
     pub verdict: String,
 }
 
-struct Pool {
-    requests: Vec<(String, Bytes, http::HeaderMap)>,
-}
-
 fn request_metadata(i: usize, op: &str) -> Value {
     json!({
         "awsPrincipalArn": "arn:aws:iam::111122223333:role/load",
@@ -109,7 +102,7 @@ fn sign(s: &LoadSettings, path: &str, body: &[u8]) -> anyhow::Result<http::Heade
     Ok(h)
 }
 
-async fn build_pool(s: &LoadSettings, conn: &mut Conn) -> anyhow::Result<Pool> {
+async fn build_pool(s: &LoadSettings, conn: &mut loadgen::Conn) -> anyhow::Result<Vec<Prepared>> {
     const N: usize = 256;
     let enc_path = format!("{}/keys/{}/encrypt", s.uri_path, s.key_id);
     let dec_path = format!("{}/keys/{}/decrypt", s.uri_path, s.key_id);
@@ -159,82 +152,25 @@ async fn build_pool(s: &LoadSettings, conn: &mut Conn) -> anyhow::Result<Pool> {
             (enc_path.clone(), serde_json::to_vec(&enc)?)
         };
         let headers = sign(s, &path, &body)?;
-        requests.push((path, Bytes::from(body), headers));
+        requests.push(Prepared {
+            path,
+            body: Bytes::from(body),
+            headers,
+        });
     }
-    Ok(Pool { requests })
+    Ok(requests)
 }
 
-fn resign(s: &LoadSettings, pool: &Pool) -> anyhow::Result<Pool> {
-    let mut requests = Vec::with_capacity(pool.requests.len());
-    for (path, body, _) in &pool.requests {
-        requests.push((path.clone(), body.clone(), sign(s, path, body)?));
-    }
-    Ok(Pool { requests })
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Conn {
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-}
-
-impl Conn {
-    async fn open(s: &LoadSettings) -> anyhow::Result<Conn> {
-        let tcp = tokio::net::TcpStream::connect(s.addr)
-            .await
-            .with_context(|| format!("connecting to {}", s.addr))?;
-        tcp.set_nodelay(true)?;
-        let sender = match &s.tls {
-            Some(tls) => {
-                let name = ServerName::try_from(s.server_name.clone())?;
-                let stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
-                    .connect(name, tcp)
-                    .await
-                    .context("TLS handshake")?;
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(conn);
-                sender
-            }
-            None => {
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-                tokio::spawn(conn);
-                sender
-            }
-        };
-        Ok(Conn { sender })
-    }
-
-    async fn send(
-        &mut self,
-        path: &str,
-        body: Bytes,
-        headers: http::HeaderMap,
-    ) -> anyhow::Result<(u16, Bytes)> {
-        self.sender.ready().await?;
-        let mut req = http::Request::post(path).body(Full::new(body))?;
-        *req.headers_mut() = headers;
-        let resp = self.sender.send_request(req).await?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok((status, body))
-    }
-}
-
-fn error_key(status: u16, body: &[u8]) -> String {
-    let name = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["errorName"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "-".into());
-    format!("{status} {name}")
-}
-
-fn percentile(sorted: &[u32], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    u64::from(sorted[idx.min(sorted.len() - 1)])
+fn resign(s: &LoadSettings, pool: &[Prepared]) -> anyhow::Result<Vec<Prepared>> {
+    pool.iter()
+        .map(|p| {
+            Ok(Prepared {
+                path: p.path.clone(),
+                body: p.body.clone(),
+                headers: sign(s, &p.path, &p.body)?,
+            })
+        })
+        .collect()
 }
 
 /// Runs the load and returns the report.
@@ -242,145 +178,49 @@ pub async fn run(s: LoadSettings) -> anyhow::Result<LoadReport> {
     if s.concurrency == 0 || s.sizes.is_empty() {
         bail!("concurrency and sizes must be positive");
     }
-    if s.duration > Duration::from_secs(3600) {
-        bail!("--duration is limited to one hour");
-    }
-    let mut first_conn = Conn::open(&s).await?;
-    let pool = Arc::new(Mutex::new(Arc::new(build_pool(&s, &mut first_conn).await?)));
-    let mut first = Some(first_conn);
-    let settings = Arc::new(s);
-
-    // Re-sign the pool every 60 s so that long runs stay inside the skew window.
-    let resigner = {
-        let (settings, pool) = (Arc::clone(&settings), Arc::clone(&pool));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                let current = pool.lock().map(|p| Arc::clone(&p));
-                if let Ok(current) = current {
-                    if let Ok(fresh) = resign(&settings, &current) {
-                        if let Ok(mut p) = pool.lock() {
-                            *p = Arc::new(fresh);
-                        }
-                    }
-                }
-            }
-        })
+    let target = loadgen::Target {
+        addr: s.addr,
+        tls: s.tls.clone(),
+        server_name: s.server_name.clone(),
     };
-
-    let start = Instant::now() + Duration::from_millis(50);
-    let measure_from = start + settings.warmup;
-    let end = measure_from + settings.duration;
-    let ticket = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::with_capacity(settings.concurrency);
-    for c in 0..settings.concurrency {
+    let mut first = loadgen::Conn::open(&target).await?;
+    let pool = build_pool(&s, &mut first).await?;
+    let shape = loadgen::Shape {
+        concurrency: s.concurrency,
+        rate: s.rate,
+        duration: s.duration,
+        warmup: s.warmup,
+    };
+    let settings = Arc::new(s);
+    let resigner: loadgen::Resign = {
         let settings = Arc::clone(&settings);
-        let pool = Arc::clone(&pool);
-        let ticket = Arc::clone(&ticket);
-        let conn = if c == 0 { first.take() } else { None };
-        tasks.push(tokio::spawn(async move {
-            let mut conn = match conn {
-                Some(c) => c,
-                None => Conn::open(&settings).await?,
-            };
-            let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
-            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-            let mut i = c;
-            let mut free_since = Instant::now();
-            loop {
-                let scheduled = match settings.rate {
-                    Some(rate) => {
-                        let n = ticket.fetch_add(1, Ordering::Relaxed);
-                        let at = start + Duration::from_secs_f64(n as f64 / rate);
-                        if at >= end {
-                            break;
-                        }
-                        tokio::time::sleep_until(at.into()).await;
-                        // A request that waited for this connection to become
-                        // free counts from its scheduled time (no coordinated
-                        // omission); one that only waited for the generator's
-                        // 1 ms timer counts from when it was actually sent.
-                        if free_since > at {
-                            at
-                        } else {
-                            Instant::now()
-                        }
-                    }
-                    None => {
-                        let now = Instant::now();
-                        if now >= end {
-                            break;
-                        }
-                        now
-                    }
-                };
-                let current = pool
-                    .lock()
-                    .map(|p| Arc::clone(&p))
-                    .map_err(|_| anyhow::anyhow!("pool lock"))?;
-                let (path, body, headers) = &current.requests[i % current.requests.len()];
-                i += settings.concurrency;
-                let result = conn.send(path, body.clone(), headers.clone()).await;
-                let done = Instant::now();
-                free_since = done;
-                if scheduled < measure_from {
-                    if result.is_err() {
-                        conn = Conn::open(&settings).await?;
-                    }
-                    continue;
-                }
-                let micros = done
-                    .duration_since(scheduled)
-                    .as_micros()
-                    .min(u128::from(u32::MAX)) as u32;
-                lat.push(micros);
-                match result {
-                    Ok((200, _)) => {}
-                    Ok((status, body)) => *errors.entry(error_key(status, &body)).or_default() += 1,
-                    Err(e) => {
-                        *errors.entry(format!("transport: {e}")).or_default() += 1;
-                        conn = Conn::open(&settings).await?;
-                    }
-                }
-            }
-            Ok::<_, anyhow::Error>((lat, errors))
-        }));
-    }
-    let mut all: Vec<u32> = Vec::new();
-    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    for t in tasks {
-        let (lat, errs) = t.await??;
-        all.extend(lat);
-        for (k, v) in errs {
-            *errors.entry(k).or_default() += v;
-        }
-    }
-    resigner.abort();
-    all.sort_unstable();
-    let seconds = settings.duration.as_secs_f64();
-    let requests = all.len() as u64;
-    let over_250ms = all.iter().filter(|&&us| us > 250_000).count() as u64;
-    let error_total: u64 = errors.values().sum();
-    let verdict = if requests == 0 {
+        Arc::new(move |pool: &[Prepared]| resign(&settings, pool))
+    };
+    let r = loadgen::run(target, shape, pool, Some(first), resigner).await?;
+    let error_total: u64 = r.errors.values().sum();
+    let verdict = if r.requests == 0 {
         "FAIL: no request completed".to_owned()
-    } else if over_250ms > 0 || error_total > 0 {
-        format!("FAIL: {over_250ms} requests over KMS's 250 ms timeout, {error_total} errors")
+    } else if r.over_250ms > 0 || error_total > 0 {
+        format!(
+            "FAIL: {} requests over KMS's 250 ms timeout, {error_total} errors",
+            r.over_250ms
+        )
     } else {
         "PASS: every request answered within KMS's 250 ms timeout without error".to_owned()
     };
     Ok(LoadReport {
-        requests,
-        seconds,
-        achieved_rps: requests as f64 / seconds,
-        target_rps: settings.rate,
-        concurrency: settings.concurrency,
-        p50_us: percentile(&all, 0.50),
-        p90_us: percentile(&all, 0.90),
-        p99_us: percentile(&all, 0.99),
-        p999_us: percentile(&all, 0.999),
-        max_us: all.last().copied().map_or(0, u64::from),
-        errors,
-        over_250ms,
+        requests: r.requests,
+        seconds: r.seconds,
+        achieved_rps: r.achieved_rps,
+        target_rps: r.target_rps,
+        concurrency: r.concurrency,
+        p50_us: r.p50_us,
+        p90_us: r.p90_us,
+        p99_us: r.p99_us,
+        p999_us: r.p999_us,
+        max_us: r.max_us,
+        errors: r.errors,
+        over_250ms: r.over_250ms,
         verdict,
     })
 }
@@ -417,28 +257,5 @@ impl LoadReport {
         }
         let _ = writeln!(s, "verdict       {}", self.verdict);
         s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles() {
-        let v: Vec<u32> = (1..=1000).collect();
-        assert_eq!(percentile(&v, 0.5), 501);
-        assert_eq!(percentile(&v, 0.99), 990);
-        assert_eq!(percentile(&v, 1.0), 1000);
-        assert_eq!(percentile(&[], 0.5), 0);
-    }
-
-    #[test]
-    fn error_keys() {
-        assert_eq!(
-            error_key(429, br#"{"errorName":"ThrottlingException"}"#),
-            "429 ThrottlingException"
-        );
-        assert_eq!(error_key(502, b"garbage"), "502 -");
     }
 }
