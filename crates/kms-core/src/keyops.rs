@@ -21,14 +21,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Symmetric encryption algorithm of `SYMMETRIC_DEFAULT` keys.
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
-fn now() -> f64 {
+/// Seconds since the epoch, as KMS timestamps are.
+pub(crate) fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
 
-fn str_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
+pub(crate) fn str_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
     body.get(name).and_then(Value::as_str)
 }
 
@@ -51,14 +52,18 @@ pub fn state_error(e: StateError, arn: &str) -> KmsError {
     }
 }
 
-fn store_error(e: StoreError, what: &str) -> KmsError {
+/// The one mapping of store failures to AWS errors, for the key `arn`.
+pub fn store_error(e: StoreError, arn: &str) -> KmsError {
     match e {
-        StoreError::NotFound => KmsError::NotFound(format!("{what} does not exist")),
-        StoreError::AlreadyExists => KmsError::AlreadyExists(format!("{what} already exists")),
+        StoreError::NotFound => KmsError::NotFound(format!("Key '{arn}' does not exist")),
+        StoreError::AlreadyExists => KmsError::AlreadyExists(format!("Key '{arn}' already exists")),
         StoreError::InvalidMarker => KmsError::InvalidMarker("Invalid marker".into()),
         StoreError::Rejected(refusal) => match refusal.downcast::<StateError>() {
-            Ok(state) => state_error(*state, what),
-            Err(other) => KmsError::Internal(other.to_string()),
+            Ok(state) => state_error(*state, arn),
+            Err(other) => match other.downcast::<KmsError>() {
+                Ok(kms) => *kms,
+                Err(other) => KmsError::Internal(other.to_string()),
+            },
         },
         other => KmsError::Internal(format!("The key store failed: {other}")),
     }
@@ -219,7 +224,7 @@ pub fn create_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
     let entry = ctx
         .store
         .create_key(record, &material)
-        .map_err(|e| store_error(e, &format!("Key '{arn}'")))?;
+        .map_err(|e| store_error(e, &arn))?;
     Ok(json!({ "KeyMetadata": key_metadata(&entry.record) }))
 }
 
@@ -238,7 +243,7 @@ pub fn list_keys(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
             limit,
             str_field(body, "Marker"),
         )
-        .map_err(|e| store_error(e, "Marker"))?;
+        .map_err(|e| store_error(e, ""))?;
     let keys: Vec<Value> = page
         .items
         .iter()

@@ -3,25 +3,13 @@
 
 use crate::error::KmsError;
 use crate::ids::{AliasName, KeyRef};
-use crate::keyops::{state_error, Ctx};
+use crate::keyops::{now, state_error, store_error, str_field, Ctx};
 use crate::keys::{KeyRecord, KeyState, Operation, DEFAULT_POLICY_NAME};
 use crate::store::{AliasRecord, Refusal, Store, StoreError};
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Most tags AWS allows on one key.
 pub const MAX_TAGS: usize = 50;
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-fn str_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
-    body.get(name).and_then(Value::as_str)
-}
 
 fn limit(body: &Value) -> usize {
     body.get("Limit").and_then(Value::as_u64).unwrap_or(100) as usize
@@ -33,21 +21,6 @@ fn page_json(mut out: Value, next: Option<String>) -> Value {
         out["NextMarker"] = json!(m);
     }
     out
-}
-
-fn store_failure(e: StoreError, arn: &str) -> KmsError {
-    match e {
-        StoreError::NotFound => KmsError::NotFound(format!("Key '{arn}' does not exist")),
-        StoreError::InvalidMarker => KmsError::InvalidMarker("Invalid marker".into()),
-        StoreError::Rejected(refusal) => match refusal.downcast::<crate::keys::StateError>() {
-            Ok(state) => state_error(*state, arn),
-            Err(other) => match other.downcast::<KmsError>() {
-                Ok(kms) => *kms,
-                Err(other) => KmsError::Internal(other.to_string()),
-            },
-        },
-        other => KmsError::Internal(format!("The key store failed: {other}")),
-    }
 }
 
 /// Changes a key's record after checking its state for `op`.
@@ -71,7 +44,7 @@ fn modify(
                 change(r).map_err(|e| Box::new(e) as Refusal)
             },
         )
-        .map_err(|e| store_failure(e, &arn))?;
+        .map_err(|e| store_error(e, &arn))?;
     Ok(updated.record.clone())
 }
 
@@ -107,7 +80,7 @@ pub fn create_alias(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
         StoreError::AlreadyExists => {
             KmsError::AlreadyExists(format!("An alias with the name {arn} already exists"))
         }
-        other => store_failure(other, &key.arn),
+        other => store_error(other, &key.arn),
     })?;
     Ok(json!({}))
 }
@@ -130,7 +103,7 @@ pub fn update_alias(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
             StoreError::NotFound => {
                 KmsError::NotFound(format!("Alias {} is not found.", s.alias_arn(&name)))
             }
-            other => store_failure(other, &key.arn),
+            other => store_error(other, &key.arn),
         })?;
     Ok(json!({}))
 }
@@ -169,7 +142,7 @@ pub fn list_aliases(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
             limit(body),
             str_field(body, "Marker"),
         )
-        .map_err(|e| store_failure(e, "alias"))?;
+        .map_err(|e| store_error(e, "alias"))?;
     let aliases: Vec<Value> = page
         .items
         .iter()
@@ -267,7 +240,7 @@ pub fn list_resource_tags(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError
             limit(body),
             str_field(body, "Marker"),
         )
-        .map_err(|e| store_failure(e, &entry.record.arn))?;
+        .map_err(|e| store_error(e, &entry.record.arn))?;
     let tags: Vec<Value> = page
         .items
         .iter()
