@@ -1,37 +1,18 @@
 //! Symmetric key operations through the official AWS SDK for Rust.
 
-use aws_credential_types::Credentials;
-use aws_sdk_kms::config::{BehaviorVersion, Region};
-use aws_sdk_kms::error::ProvideErrorMetadata;
+mod common;
+
+use common::code;
+
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, KeyState};
-use kms_core::auth::AuthMode;
-use kms_core::service::Kms;
-use std::sync::Arc;
 
 async fn start() -> kms_core::server::KmsHandle {
-    let kms = Kms::new(
-        AuthMode::Development,
-        Arc::new(kms_core::store::MemoryStore::in_memory()),
-    )
-    .unwrap();
-    kms_core::server::start("127.0.0.1:0".parse().unwrap(), kms, None)
-        .await
-        .unwrap()
+    common::start_dev().await
 }
 
 fn client(addr: std::net::SocketAddr, account: &str, region: &str) -> aws_sdk_kms::Client {
-    let conf = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(format!("http://{addr}"))
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(Credentials::new(account, "secret", None, None, "test"))
-        .build();
-    aws_sdk_kms::Client::from_conf(conf)
-}
-
-fn code<E: ProvideErrorMetadata, R>(e: aws_sdk_kms::error::SdkError<E, R>) -> String {
-    ProvideErrorMetadata::code(&e).unwrap_or("?").to_owned()
+    common::client(addr, account, "secret", region)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

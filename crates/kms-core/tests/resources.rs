@@ -1,13 +1,13 @@
 //! Aliases, tags, key policies, descriptions, scheduled deletion and
 //! rotation status through the official AWS SDK for Rust.
 
-use aws_credential_types::Credentials;
-use aws_sdk_kms::config::{BehaviorVersion, Region};
-use aws_sdk_kms::error::ProvideErrorMetadata;
+mod common;
+
+use common::code;
+
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeyState, Tag};
 use kms_core::auth::AuthMode;
-use kms_core::service::Kms;
 use kms_core::store::{MemoryStore, Store};
 use std::sync::Arc;
 
@@ -17,21 +17,9 @@ async fn start() -> (
     aws_sdk_kms::Client,
 ) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::in_memory());
-    let kms = Kms::new(AuthMode::Development, Arc::clone(&store)).unwrap();
-    let handle = kms_core::server::start("127.0.0.1:0".parse().unwrap(), kms, None)
-        .await
-        .unwrap();
-    let conf = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(format!("http://{}", handle.addr))
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("111122223333", "x", None, None, "test"))
-        .build();
-    (handle, store, aws_sdk_kms::Client::from_conf(conf))
-}
-
-fn code<E: ProvideErrorMetadata, R>(e: aws_sdk_kms::error::SdkError<E, R>) -> String {
-    ProvideErrorMetadata::code(&e).unwrap_or("?").to_owned()
+    let handle = common::start_with(AuthMode::Development, Arc::clone(&store)).await;
+    let client = common::client(handle.addr, "111122223333", "x", "us-east-1");
+    (handle, store, client)
 }
 
 async fn new_key(c: &aws_sdk_kms::Client) -> String {

@@ -1,33 +1,21 @@
 //! kms-core driven by the official AWS SDK for Rust over a real socket.
 
-use aws_credential_types::Credentials;
-use aws_sdk_kms::config::{BehaviorVersion, Region};
+mod common;
+
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use kms_core::auth::AuthMode;
 use kms_core::service::Kms;
 
 async fn start(auth: AuthMode) -> kms_core::server::KmsHandle {
-    kms_core::server::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Kms::new(
-            auth,
-            std::sync::Arc::new(kms_core::store::MemoryStore::in_memory()),
-        )
-        .unwrap(),
-        None,
+    common::start_with(
+        auth,
+        std::sync::Arc::new(kms_core::store::MemoryStore::in_memory()),
     )
     .await
-    .unwrap()
 }
 
 fn client(addr: std::net::SocketAddr, ak: &str, sk: &str) -> aws_sdk_kms::Client {
-    let conf = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(format!("http://{addr}"))
-        .region(Region::new("eu-central-1"))
-        .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
-        .build();
-    aws_sdk_kms::Client::from_conf(conf)
+    common::client(addr, ak, sk, "eu-central-1")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,43 @@
+//! Shared by the kms-core integration tests: a server on 127.0.0.1:0 and
+//! an official SDK client pointed at it.
+#![allow(dead_code)]
+
+use aws_credential_types::Credentials;
+use aws_sdk_kms::config::{BehaviorVersion, Region};
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use kms_core::auth::AuthMode;
+use kms_core::service::Kms;
+use kms_core::store::{MemoryStore, Store};
+use std::sync::Arc;
+
+/// Starts kms-core (plain HTTP) over `store`.
+pub async fn start_with(auth: AuthMode, store: Arc<dyn Store>) -> kms_core::server::KmsHandle {
+    kms_core::server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Kms::new(auth, store).unwrap(),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+/// Development mode over a fresh in-memory store.
+pub async fn start_dev() -> kms_core::server::KmsHandle {
+    start_with(AuthMode::Development, Arc::new(MemoryStore::in_memory())).await
+}
+
+/// An aws-sdk-kms client for `addr` with these credentials and region.
+pub fn client(addr: std::net::SocketAddr, ak: &str, sk: &str, region: &str) -> aws_sdk_kms::Client {
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(format!("http://{addr}"))
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
+        .build();
+    aws_sdk_kms::Client::from_conf(conf)
+}
+
+/// The AWS error code of a failed call.
+pub fn code<E: ProvideErrorMetadata, R>(e: aws_sdk_kms::error::SdkError<E, R>) -> String {
+    ProvideErrorMetadata::code(&e).unwrap_or("?").to_owned()
+}
