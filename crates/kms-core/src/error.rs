@@ -39,6 +39,8 @@ pub enum KmsError {
     KeyUnavailable(String),
     DependencyTimeout(String),
     Internal(String),
+    /// Custom key store and external key store exceptions.
+    KeyStore(crate::xks::errors::KeyStoreError),
 }
 
 impl KmsError {
@@ -75,6 +77,7 @@ impl KmsError {
             KeyUnavailable(_) => "KeyUnavailableException",
             DependencyTimeout(_) => "DependencyTimeoutException",
             Internal(_) => "KMSInternalException",
+            KeyStore(e) => e.type_name(),
         }
     }
 
@@ -122,6 +125,7 @@ impl KmsError {
             | DependencyTimeout(m)
             | Internal(m) => m.clone(),
             UnknownOperation(op) => format!("Unknown operation {op}"),
+            KeyStore(e) => e.message().to_owned(),
         }
     }
 
@@ -209,6 +213,9 @@ mod tests {
             DependencyTimeout(m()),
             Internal(m()),
         ]
+        .into_iter()
+        .chain(crate::xks::errors::KeyStoreError::examples().map(KeyStore))
+        .collect()
     }
 
     #[test]

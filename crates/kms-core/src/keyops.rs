@@ -33,7 +33,7 @@ pub(crate) fn str_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
     body.get(name).and_then(Value::as_str)
 }
 
-fn b64_field(body: &Value, name: &str) -> Result<Option<Secret>, KmsError> {
+pub(crate) fn b64_field(body: &Value, name: &str) -> Result<Option<Secret>, KmsError> {
     match str_field(body, name) {
         None => Ok(None),
         Some(s) => STANDARD
@@ -158,10 +158,16 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
     m.insert("KeySpec".into(), json!(r.key_spec));
     m.insert("EncryptionAlgorithms".into(), json!([SYMMETRIC_DEFAULT]));
     m.insert("MultiRegion".into(), json!(r.multi_region));
+    if let Some(id) = &r.custom_key_store_id {
+        m.insert("CustomKeyStoreId".into(), json!(id));
+    }
+    if let Some(id) = &r.xks_key_id {
+        m.insert("XksKeyConfiguration".into(), json!({ "Id": id }));
+    }
     Value::Object(m)
 }
 
-fn dry_run(body: &Value) -> Result<(), KmsError> {
+pub(crate) fn dry_run(body: &Value) -> Result<(), KmsError> {
     if body.get("DryRun").and_then(Value::as_bool) == Some(true) {
         return Err(KmsError::DryRunOperation);
     }
@@ -286,12 +292,12 @@ pub fn set_enabled(ctx: &Ctx<'_>, body: &Value, enable: bool) -> Result<Value, K
     Ok(json!({}))
 }
 
-fn crypto_internal(e: CryptoError) -> KmsError {
+pub(crate) fn crypto_internal(e: CryptoError) -> KmsError {
     KmsError::Internal(format!("Cryptographic failure: {e}"))
 }
 
 /// The canonical encryption context of a request (AAD).
-fn context(body: &Value, field: &str) -> Vec<u8> {
+pub(crate) fn context(body: &Value, field: &str) -> Vec<u8> {
     let pairs: Vec<(&str, &str)> = body
         .get(field)
         .and_then(Value::as_object)
@@ -304,7 +310,7 @@ fn context(body: &Value, field: &str) -> Vec<u8> {
     crypto::canonical_context(pairs)
 }
 
-fn check_algorithm(body: &Value, field: &str) -> Result<(), KmsError> {
+pub(crate) fn check_algorithm(body: &Value, field: &str) -> Result<(), KmsError> {
     match str_field(body, field) {
         None | Some(SYMMETRIC_DEFAULT) => Ok(()),
         Some(other) => Err(KmsError::InvalidKeyUsage(format!(
@@ -313,7 +319,11 @@ fn check_algorithm(body: &Value, field: &str) -> Result<(), KmsError> {
     }
 }
 
-fn seal(entry: &KeyEntry, plaintext: &[u8], ctx_bytes: &[u8]) -> Result<Vec<u8>, KmsError> {
+pub(crate) fn seal(
+    entry: &KeyEntry,
+    plaintext: &[u8],
+    ctx_bytes: &[u8],
+) -> Result<Vec<u8>, KmsError> {
     let key = entry
         .current()
         .ok_or_else(|| KmsError::Internal("The key's current material is missing.".into()))?;
@@ -325,12 +335,12 @@ fn seal(entry: &KeyEntry, plaintext: &[u8], ctx_bytes: &[u8]) -> Result<Vec<u8>,
     })
 }
 
-fn invalid_ciphertext() -> KmsError {
+pub(crate) fn invalid_ciphertext() -> KmsError {
     KmsError::InvalidCiphertext(String::new())
 }
 
 /// Decrypts a blob with the key it names, in the caller's namespace.
-fn open(
+pub(crate) fn open(
     ctx: &Ctx<'_>,
     blob_bytes: &[u8],
     ctx_bytes: &[u8],

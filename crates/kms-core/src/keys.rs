@@ -352,6 +352,12 @@ pub struct KeyRecord {
     pub tags: BTreeMap<String, String>,
     /// The key-material version new ciphertexts use.
     pub current_version: u32,
+    /// The custom key store holding the key (external key store keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
+    /// The external key (XksKeyId) backing an external key store key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xks_key_id: Option<String>,
 }
 
 /// The ARN of a key.
@@ -404,6 +410,8 @@ impl KeyRecord {
             policy: policy.unwrap_or_else(|| default_policy(account)),
             tags: BTreeMap::new(),
             current_version: 1,
+            custom_key_store_id: None,
+            xks_key_id: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod crypto;
+pub mod custom_key_stores;
 pub mod error;
 pub mod ids;
 pub mod keyops;
@@ -19,3 +20,4 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod validate;
+pub mod xks;

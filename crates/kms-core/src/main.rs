@@ -38,6 +38,24 @@ struct Cli {
     /// Keep everything in memory (lost on exit): throwaway test runs.
     #[arg(long)]
     in_memory: bool,
+    /// External key store settings (TOML): TLS trust and client
+    /// certificate toward XKS proxies, time budget, health check interval.
+    /// See docs/kms-core.md.
+    #[arg(long, conflicts_with = "demo_xks")]
+    xks_config: Option<PathBuf>,
+    /// Start the whole external key store stack in-process: an xks-proxy on
+    /// the embedded key manager (mutual TLS, local CA in DIR), a connected
+    /// external key store and a demo key with alias/demo-xks.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "kms-data/demo-xks")]
+    demo_xks: Option<PathBuf>,
+    /// Listen address of the demo xks-proxy.
+    #[arg(long, default_value = "127.0.0.1:4567")]
+    demo_xks_listen: SocketAddr,
+    /// Account (and region) of the demo external key store and key.
+    #[arg(long, default_value = "111122223333")]
+    demo_account: String,
+    #[arg(long, default_value = "us-east-1")]
+    demo_region: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,7 +90,12 @@ fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("opening {}: {e}", cli.data_dir.display()))?,
         )
     };
-    let kms = Kms::new(auth, store)?;
+    let mut kms = Kms::new(auth, store)?;
+    if let Some(path) = &cli.xks_config {
+        kms = kms.with_xks_settings(
+            kms_core::xks::XksSettings::load(path).map_err(|e| anyhow::anyhow!(e))?,
+        );
+    }
     let tls = match (&cli.tls_cert, &cli.tls_key) {
         (Some(cert), Some(key)) => Some(http_shell::tls::simple_server_config(cert, key)?),
         _ => None,
@@ -81,9 +104,32 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        let mut kms = kms;
+        let mut demo_proxy = None;
+        if let Some(dir) = &cli.demo_xks {
+            let proxy = kms_core::xks::stack::start_local_proxy(dir, cli.demo_xks_listen).await?;
+            kms = kms.with_xks_settings(proxy.settings());
+            kms.resume_custom_key_stores();
+            let demo =
+                kms_core::xks::stack::bootstrap(&kms, &proxy, &cli.demo_account, &cli.demo_region)
+                    .await?;
+            tracing::info!(
+                proxy = %proxy.handle.addr,
+                custom_key_store = %demo.custom_key_store_id,
+                key = %demo.key_arn,
+                alias = kms_core::xks::stack::DEMO_ALIAS,
+                "external key store demo ready"
+            );
+            demo_proxy = Some(proxy);
+        } else {
+            kms.resume_custom_key_stores();
+        }
         let handle = kms_core::server::start(cli.listen, kms, tls).await?;
         tokio::signal::ctrl_c().await?;
         handle.shutdown().await;
+        if let Some(p) = demo_proxy {
+            p.handle.shutdown().await;
+        }
         Ok(())
     })
 }

@@ -81,6 +81,9 @@ pub enum ModelError {
     MissingShape(String),
 }
 
+/// XksProxyUriEndpoint: AWS's `^https://[a-zA-Z0-9.-]+$` plus an optional port.
+pub const XKS_ENDPOINT_PATTERN: &str = "^https://[a-zA-Z0-9.-]+(:[0-9]{1,5})?$";
+
 /// The loaded model with its patterns compiled.
 #[derive(Debug)]
 pub struct Model {
@@ -101,7 +104,11 @@ impl Model {
     /// Parses the embedded model and compiles every pattern. Done once at
     /// startup.
     pub fn load() -> Result<Model, ModelError> {
-        let raw: RawModel = serde_json::from_str(MODEL_JSON)?;
+        let mut raw: RawModel = serde_json::from_str(MODEL_JSON)?;
+        // Documented superset of AWS: proxy endpoints may carry a port.
+        if let Some(s) = raw.shapes.get_mut("XksProxyUriEndpointType") {
+            s.pattern = Some(XKS_ENDPOINT_PATTERN.to_owned());
+        }
         let mut patterns = HashMap::new();
         for (name, shape) in &raw.shapes {
             if let Some(p) = &shape.pattern {

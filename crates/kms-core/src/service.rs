@@ -17,6 +17,7 @@ pub struct Kms {
     model: Model,
     auth: AuthMode,
     store: Arc<dyn Store>,
+    xks: Arc<crate::xks::Registry>,
 }
 
 /// The reply and what the access log records about it.
@@ -35,7 +36,26 @@ impl Kms {
             model: Model::load()?,
             auth,
             store,
+            xks: crate::xks::Registry::new(crate::xks::XksSettings::default()),
         })
+    }
+
+    /// Uses these external key store settings (TLS trust toward proxies,
+    /// budget, health interval).
+    pub fn with_xks_settings(mut self, settings: crate::xks::XksSettings) -> Kms {
+        self.xks = crate::xks::Registry::new(settings);
+        self
+    }
+
+    /// The external key store connections.
+    pub fn xks(&self) -> &Arc<crate::xks::Registry> {
+        &self.xks
+    }
+
+    /// Reconnects the external key stores that were connected when the
+    /// service last stopped (call inside the runtime).
+    pub fn resume_custom_key_stores(&self) {
+        self.xks.resume(&self.store.all_custom_key_stores());
     }
 
     pub fn auth(&self) -> &AuthMode {
@@ -101,6 +121,15 @@ impl Kms {
             store: self.store.as_ref(),
             caller: &caller,
         };
+        let x = crate::xks::keys::XCtx {
+            ctx: &ctx,
+            registry: &self.xks,
+            request_id: &reply.request_id,
+        };
+        if let Some(out) = crate::xks::route(&x, op, &body).await? {
+            return serde_json::to_vec(&out)
+                .map_err(|e| KmsError::Internal(format!("Failed to encode the response: {e}")));
+        }
         let out = match op {
             "GenerateRandom" => ops::generate_random(&body)?,
             "CreateKey" => keyops::create_key(&ctx, &body)?,

@@ -2,6 +2,7 @@
 //! a [`Persist`] layer under one writer lock.
 
 use super::{paginate, AliasRecord, KeyEntry, Page, Refusal, Store, StoreError, StoreResult};
+use super::{CksChange, CksDecision, CustomKeyStoreRecord};
 use crate::crypto::{Secret, SymmetricKey};
 use crate::keys::KeyRecord;
 use std::collections::hash_map::DefaultHasher;
@@ -27,6 +28,13 @@ pub trait Persist: Send {
     /// Inserts or replaces an alias.
     fn put_alias(&mut self, alias: &AliasRecord) -> StoreResult<()>;
     fn delete_alias(&mut self, account: &str, region: &str, name: &str) -> StoreResult<()>;
+    /// Inserts or replaces a custom key store.
+    fn put_custom_key_store(&mut self, _record: &CustomKeyStoreRecord) -> StoreResult<()> {
+        Ok(())
+    }
+    fn delete_custom_key_store(&mut self, _id: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -41,6 +49,8 @@ type NsKey = (String, String);
 pub struct Cached<P: Persist> {
     shards: Vec<RwLock<HashMap<String, Arc<KeyEntry>>>>,
     namespaces: RwLock<HashMap<NsKey, Namespace>>,
+    /// Custom key stores by id.
+    custom_key_stores: RwLock<BTreeMap<String, CustomKeyStoreRecord>>,
     writer: Mutex<P>,
 }
 
@@ -75,6 +85,7 @@ impl<P: Persist> Cached<P> {
         Cached {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             namespaces: RwLock::new(HashMap::new()),
+            custom_key_stores: RwLock::new(BTreeMap::new()),
             writer: Mutex::new(persist),
         }
     }
@@ -111,6 +122,11 @@ impl<P: Persist> Cached<P> {
 
     fn publish(&self, entry: Arc<KeyEntry>) {
         write(self.shard(&entry.record.key_id)).insert(entry.record.key_id.clone(), entry);
+    }
+
+    /// Loads one custom key store into the cache (used when opening a store).
+    pub fn load_custom_key_store(&self, record: CustomKeyStoreRecord) {
+        write(&self.custom_key_stores).insert(record.id.clone(), record);
     }
 
     /// Runs `f` on the persistence layer under the writer lock.
@@ -295,6 +311,51 @@ impl<P: Persist> Store for Cached<P> {
             n.aliases.remove(name);
         }
         Ok(())
+    }
+
+    fn custom_key_stores(&self, account: &str, region: &str) -> Vec<CustomKeyStoreRecord> {
+        read(&self.custom_key_stores)
+            .values()
+            .filter(|r| r.account == account && r.region == region)
+            .cloned()
+            .collect()
+    }
+
+    fn all_custom_key_stores(&self) -> Vec<CustomKeyStoreRecord> {
+        read(&self.custom_key_stores).values().cloned().collect()
+    }
+
+    fn change_custom_key_store(
+        &self,
+        account: &str,
+        region: &str,
+        id: &str,
+        decide: CksDecision<'_>,
+    ) -> StoreResult<Option<CustomKeyStoreRecord>> {
+        let mut w = self.lock_writer();
+        let namespace = self.custom_key_stores(account, region);
+        let current = namespace.iter().find(|r| r.id == id);
+        match decide(current, &namespace).map_err(StoreError::Rejected)? {
+            CksChange::Put(record) => {
+                let record = *record;
+                if record.id != id || record.account != account || record.region != region {
+                    return Err(StoreError::Corrupt(
+                        "a custom key store cannot change its id or namespace".into(),
+                    ));
+                }
+                w.put_custom_key_store(&record)?;
+                self.load_custom_key_store(record.clone());
+                Ok(Some(record))
+            }
+            CksChange::Delete => {
+                if current.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                w.delete_custom_key_store(id)?;
+                write(&self.custom_key_stores).remove(id);
+                Ok(None)
+            }
+        }
     }
 
     fn alias(&self, account: &str, region: &str, name: &str) -> Option<AliasRecord> {

@@ -22,6 +22,7 @@
 //! [`StoreError::InvalidMarker`].
 
 pub mod cache;
+pub mod custom_key_stores;
 pub mod memory;
 pub mod sqlite;
 
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use custom_key_stores::{CksChange, CksDecision, CustomKeyStoreRecord};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -216,6 +218,24 @@ pub trait Store: Send + Sync {
         limit: usize,
         marker: Option<&str>,
     ) -> StoreResult<Page<AliasRecord>>;
+
+    /// Custom key stores of the namespace, ordered by id.
+    fn custom_key_stores(&self, account: &str, region: &str) -> Vec<CustomKeyStoreRecord>;
+
+    /// Every custom key store (for reconnecting them at startup).
+    fn all_custom_key_stores(&self) -> Vec<CustomKeyStoreRecord>;
+
+    /// Creates, replaces or deletes custom key store `id` atomically (other
+    /// writers wait): `decide` sees the current record (if any) and every
+    /// record of the namespace, and returns the change or a refusal
+    /// ([`StoreError::Rejected`]). Returns the record now stored.
+    fn change_custom_key_store(
+        &self,
+        account: &str,
+        region: &str,
+        id: &str,
+        decide: CksDecision<'_>,
+    ) -> StoreResult<Option<CustomKeyStoreRecord>>;
 
     /// Adds or overwrites tags.
     fn tag_key(

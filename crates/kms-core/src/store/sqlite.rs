@@ -182,6 +182,14 @@ impl Persist for SqlitePersist {
         )?;
         Ok(())
     }
+
+    fn put_custom_key_store(&mut self, record: &super::CustomKeyStoreRecord) -> StoreResult<()> {
+        super::custom_key_stores::put(&self.conn, &self.root, record)
+    }
+
+    fn delete_custom_key_store(&mut self, id: &str) -> StoreResult<()> {
+        super::custom_key_stores::delete(&self.conn, id)
+    }
 }
 
 /// The SQLite-backed [`super::Store`].
@@ -218,14 +226,19 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(super::custom_key_stores::SCHEMA)?;
         check_root(&conn, &root, &path)?;
         let (keys, aliases) = load_all(&conn, &root)?;
+        let custom_key_stores = super::custom_key_stores::load(&conn, &root)?;
         let store = Cached::new(SqlitePersist { conn, root });
         for k in keys {
             store.load_key(k);
         }
         for a in aliases {
             store.load_alias(a);
+        }
+        for c in custom_key_stores {
+            store.load_custom_key_store(c);
         }
         Ok(store)
     }

@@ -1,0 +1,666 @@
+//! External key stores end to end: aws-sdk-kms → kms-core (real socket) →
+//! mutual TLS + SigV4 → a real xks-proxy on the embedded key manager.
+//! Custom key store management, XKS keys, double-encrypted cryptographic
+//! operations.
+
+mod xks_env;
+
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{DataKeySpec, XksProxyConnectivityType};
+use xks_env::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_key_store_lifecycle() {
+    let env = Env::start().await;
+    let c = &env.sdk;
+    let id = env.create_store("store-1", PATH_MAIN).await;
+    assert!(id.starts_with("cks-") && id.len() == 21, "{id}");
+
+    // Described without the secret, DISCONNECTED.
+    let out = c.describe_custom_key_stores().send().await.unwrap();
+    assert_eq!(out.custom_key_stores().len(), 1);
+    let s = &out.custom_key_stores()[0];
+    assert_eq!(s.custom_key_store_id(), Some(id.as_str()));
+    assert_eq!(s.custom_key_store_name(), Some("store-1"));
+    assert_eq!(
+        s.custom_key_store_type().unwrap().as_str(),
+        "EXTERNAL_KEY_STORE"
+    );
+    assert_eq!(s.connection_state().unwrap().as_str(), "DISCONNECTED");
+    assert!(s.creation_date().is_some());
+    let p = s.xks_proxy_configuration().unwrap();
+    assert_eq!(p.access_key_id(), Some(AKID_A));
+    assert_eq!(p.uri_endpoint(), Some(env.endpoint().as_str()));
+    assert_eq!(p.uri_path(), Some(PATH_MAIN));
+    assert_eq!(p.connectivity().unwrap().as_str(), "PUBLIC_ENDPOINT");
+
+    // Uniqueness: name, and endpoint + path.
+    let e = c
+        .create_custom_key_store()
+        .custom_key_store_name("store-1")
+        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(env.endpoint())
+        .xks_proxy_uri_path(PATH_SECOND)
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreNameInUseException");
+    let e = c
+        .create_custom_key_store()
+        .custom_key_store_name("store-2")
+        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(env.endpoint())
+        .xks_proxy_uri_path(PATH_MAIN)
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "XksProxyUriInUseException");
+    // A wrong credential, a path no key store serves: the proxy is probed.
+    let e = c
+        .create_custom_key_store()
+        .custom_key_store_name("store-2")
+        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(env.endpoint())
+        .xks_proxy_uri_path(PATH_SECOND)
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .xks_proxy_authentication_credential(Env::credential(AKID_B, SECRET_B))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        "XksProxyIncorrectAuthenticationCredentialException"
+    );
+    let e = c
+        .create_custom_key_store()
+        .custom_key_store_name("store-2")
+        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(env.endpoint())
+        .xks_proxy_uri_path("/nowhere/kms/xks/v1")
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "XksProxyInvalidConfigurationException");
+    let e = c
+        .create_custom_key_store()
+        .custom_key_store_name("store-2")
+        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint("https://127.0.0.1:1")
+        .xks_proxy_uri_path(PATH_MAIN)
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "XksProxyUriUnreachableException");
+    // Validation from the model (the endpoint pattern allows a port).
+    let e = c
+        .create_custom_key_store()
+        .custom_key_store_name("store-2")
+        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint("http://localhost:1234")
+        .xks_proxy_uri_path(PATH_MAIN)
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "ValidationException");
+    let e = c
+        .create_custom_key_store()
+        .custom_key_store_name("store-2")
+        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(env.endpoint())
+        .xks_proxy_uri_path(PATH_MAIN)
+        .xks_proxy_connectivity(XksProxyConnectivityType::VpcEndpointService)
+        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "UnsupportedOperationException");
+
+    // Filters and their errors.
+    let e = c
+        .describe_custom_key_stores()
+        .custom_key_store_id("cks-00000000000000000")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreNotFoundException");
+    let e = c
+        .describe_custom_key_stores()
+        .custom_key_store_name("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreNotFoundException");
+    let e = c
+        .describe_custom_key_stores()
+        .custom_key_store_name("store-1")
+        .custom_key_store_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "ValidationException");
+    let by_name = c
+        .describe_custom_key_stores()
+        .custom_key_store_name("store-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        by_name.custom_key_stores()[0].custom_key_store_id(),
+        Some(id.as_str())
+    );
+
+    // Pagination over three stores.
+    let id2 = env.create_store("store-2", PATH_SECOND).await;
+    let id3 = c
+        .create_custom_key_store()
+        .custom_key_store_name("store-3")
+        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(format!("https://127.0.0.1:{}", env.proxy_addr.port()))
+        .xks_proxy_uri_path(PATH_MAIN)
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
+        .send()
+        .await
+        .unwrap()
+        .custom_key_store_id()
+        .unwrap()
+        .to_owned();
+    let mut seen = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = c
+            .describe_custom_key_stores()
+            .limit(2)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(
+            page.custom_key_stores()
+                .iter()
+                .map(|s| s.custom_key_store_id().unwrap().to_owned()),
+        );
+        assert!(page.custom_key_stores().len() <= 2);
+        if !page.truncated() {
+            break;
+        }
+        marker = page.next_marker().map(str::to_owned);
+    }
+    let mut want = vec![id.clone(), id2.clone(), id3.clone()];
+    want.sort();
+    assert_eq!(seen, want);
+    let e = c
+        .describe_custom_key_stores()
+        .marker("!!")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "InvalidMarkerException");
+
+    // Connect: asynchronous, then CONNECTED.
+    assert_eq!(env.connect(&id).await, ("CONNECTED".into(), None));
+    // Connecting a connected store is accepted.
+    c.connect_custom_key_store()
+        .custom_key_store_id(&id)
+        .send()
+        .await
+        .unwrap();
+    // Endpoint changes need DISCONNECTED; name/credential/path do not.
+    let e = c
+        .update_custom_key_store()
+        .custom_key_store_id(&id)
+        .xks_proxy_uri_endpoint(format!(
+            "https://localhost:{}",
+            env.proxy_addr.port() as u32 + 1
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
+    c.update_custom_key_store()
+        .custom_key_store_id(&id)
+        .new_custom_key_store_name("store-1-renamed")
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .update_custom_key_store()
+        .custom_key_store_id(&id)
+        .new_custom_key_store_name("store-2")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreNameInUseException");
+    // Delete needs DISCONNECTED.
+    let e = c
+        .delete_custom_key_store()
+        .custom_key_store_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
+
+    // A key makes the store undeletable.
+    let key = env.create_key(&id, KEY_1).await;
+    c.disconnect_custom_key_store()
+        .custom_key_store_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(env.state(&id).await, ("DISCONNECTED".into(), None));
+    let e = c
+        .disconnect_custom_key_store()
+        .custom_key_store_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
+    let e = c
+        .delete_custom_key_store()
+        .custom_key_store_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreHasCMKsException");
+    // Keys of a disconnected store are Unavailable.
+    let d = c.describe_key().key_id(&key).send().await.unwrap();
+    assert_eq!(
+        d.key_metadata().unwrap().key_state().unwrap().as_str(),
+        "Unavailable"
+    );
+    let e = c
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "KMSInvalidStateException");
+    // Update while disconnected: endpoint change (probed) is accepted.
+    c.update_custom_key_store()
+        .custom_key_store_id(&id)
+        .xks_proxy_uri_endpoint(format!("https://127.0.0.1:{}", env.proxy_addr.port()))
+        .xks_proxy_uri_path("/second/kms/xks/v1")
+        .send()
+        .await
+        .map(|_| ())
+        .unwrap_or_else(|e| {
+            // store-2 already uses that endpoint+path? No: localhost vs 127.0.0.1.
+            panic!("{:?}", e.into_service_error())
+        });
+    // Delete the key (pending deletion still counts), then the store.
+    c.delete_custom_key_store()
+        .custom_key_store_id(&id2)
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .delete_custom_key_store()
+        .custom_key_store_id(&id2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreNotFoundException");
+    let out = c.describe_custom_key_stores().send().await.unwrap();
+    assert_eq!(out.custom_key_stores().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xks_keys_are_validated_through_the_proxy() {
+    let env = Env::start().await;
+    let c = &env.sdk;
+    let id = env.create_store("s", PATH_MAIN).await;
+    // Not connected yet.
+    let e = c
+        .create_key()
+        .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
+        .custom_key_store_id(&id)
+        .xks_key_id(KEY_1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
+    assert_eq!(env.connect(&id).await.0, "CONNECTED");
+    let create = |xks: &str| {
+        c.create_key()
+            .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
+            .custom_key_store_id(&id)
+            .xks_key_id(xks)
+            .send()
+    };
+    let out = create(KEY_1).await.unwrap();
+    let m = out.key_metadata().unwrap();
+    assert_eq!(m.origin().unwrap().as_str(), "EXTERNAL_KEY_STORE");
+    assert_eq!(m.custom_key_store_id(), Some(id.as_str()));
+    assert_eq!(m.xks_key_configuration().unwrap().id(), Some(KEY_1));
+    assert_eq!(m.key_state().unwrap().as_str(), "Enabled");
+    let arn = m.arn().unwrap().to_owned();
+    let d = c.describe_key().key_id(&arn).send().await.unwrap();
+    let dm = d.key_metadata().unwrap();
+    assert_eq!(dm.xks_key_configuration().unwrap().id(), Some(KEY_1));
+    assert_eq!(dm.custom_key_store_id(), Some(id.as_str()));
+
+    assert_eq!(
+        code(create(KEY_1).await.unwrap_err()),
+        "XksKeyAlreadyInUseException"
+    );
+    assert_eq!(
+        code(create("no-such-key").await.unwrap_err()),
+        "XksKeyNotFoundException"
+    );
+    assert_eq!(
+        code(create(ENCRYPT_ONLY).await.unwrap_err()),
+        "XksKeyInvalidConfigurationException"
+    );
+    assert_eq!(
+        code(create(DISABLED).await.unwrap_err()),
+        "XksKeyInvalidConfigurationException"
+    );
+    // Only symmetric keys; unknown stores; XksKeyId needs the origin.
+    let e = c
+        .create_key()
+        .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
+        .custom_key_store_id(&id)
+        .xks_key_id(KEY_2)
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "UnsupportedOperationException");
+    let e = c
+        .create_key()
+        .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
+        .custom_key_store_id("cks-00000000000000000")
+        .xks_key_id(KEY_2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "CustomKeyStoreNotFoundException");
+    let e = c.create_key().xks_key_id(KEY_2).send().await.unwrap_err();
+    assert_eq!(code(e), "ValidationException");
+    // Operations AWS does not support on XKS keys.
+    let e = c
+        .enable_key_rotation()
+        .key_id(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "UnsupportedOperationException");
+    let e = c
+        .get_parameters_for_import()
+        .key_id(&arn)
+        .wrapping_algorithm(aws_sdk_kms::types::AlgorithmSpec::RsaesOaepSha256)
+        .wrapping_key_spec(aws_sdk_kms::types::WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "UnsupportedOperationException");
+    let e = c
+        .generate_data_key_pair()
+        .key_id(&arn)
+        .key_pair_spec(aws_sdk_kms::types::DataKeyPairSpec::EccNistP256)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "UnsupportedOperationException");
+    // The same external key in another store is fine.
+    let id2 = env.create_store("s2", PATH_SECOND).await;
+    assert_eq!(env.connect(&id2).await.0, "CONNECTED");
+    env.create_key(&id2, KEY_1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_encrypted_round_trips() {
+    let env = Env::start().await;
+    let c = &env.sdk;
+    let (store, key_a) = env.connected_key("s", KEY_1).await;
+    // Key B on the same external key (another store, same proxy).
+    let store_b = env.create_store("s-b", PATH_SECOND).await;
+    env.connect(&store_b).await;
+    let key_b = env.create_key(&store_b, KEY_1).await;
+    let plain_key = c
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let _ = store;
+
+    for len in [0usize, 1, 32, 4096] {
+        let pt: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        let mut req = c.encrypt().key_id(&key_a).encryption_context("app", "xks");
+        if len > 0 {
+            req = req.plaintext(Blob::new(pt.clone()));
+        }
+        let ct = match req.send().await {
+            Ok(o) => o.ciphertext_blob().unwrap().as_ref().to_vec(),
+            Err(e) if len == 0 => {
+                assert_eq!(code(e), "ValidationException");
+                continue;
+            }
+            Err(e) => panic!("{len}: {:?}", e.into_service_error()),
+        };
+        assert_eq!(ct[0], 2, "double-encrypted blob format");
+        assert!(ct.len() > len + 49);
+        let out = c
+            .decrypt()
+            .ciphertext_blob(Blob::new(ct.clone()))
+            .encryption_context("app", "xks")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.plaintext().unwrap().as_ref(), &pt[..]);
+        assert_eq!(out.key_id(), Some(key_a.as_str()));
+    }
+    let ct = c
+        .encrypt()
+        .key_id(&key_a)
+        .plaintext(Blob::new(b"secret".to_vec()))
+        .encryption_context("app", "xks")
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    // Wrong context, altered bytes: InvalidCiphertextException.
+    let e = c
+        .decrypt()
+        .ciphertext_blob(Blob::new(ct.clone()))
+        .encryption_context("app", "other")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "InvalidCiphertextException");
+    for at in [20usize, 40, ct.len() - 1] {
+        let mut bad = ct.clone();
+        bad[at] ^= 1;
+        let e = c
+            .decrypt()
+            .ciphertext_blob(Blob::new(bad))
+            .encryption_context("app", "xks")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(e), "InvalidCiphertextException", "byte {at}");
+    }
+    // Key A's ciphertext relabelled as key B's (same external key): refused.
+    let b_id = key_b.rsplit('/').next().unwrap();
+    let b_bytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&b_id.replace('-', "")[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let mut relabelled = ct.clone();
+    relabelled[1..17].copy_from_slice(&b_bytes);
+    let e = c
+        .decrypt()
+        .ciphertext_blob(Blob::new(relabelled))
+        .encryption_context("app", "xks")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "InvalidCiphertextException");
+    // Naming another key: IncorrectKeyException.
+    let e = c
+        .decrypt()
+        .ciphertext_blob(Blob::new(ct.clone()))
+        .encryption_context("app", "xks")
+        .key_id(&key_b)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "IncorrectKeyException");
+
+    // GenerateDataKey(WithoutPlaintext).
+    let dk = c
+        .generate_data_key()
+        .key_id(&key_a)
+        .key_spec(DataKeySpec::Aes256)
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap();
+    let plain = dk.plaintext().unwrap().as_ref().to_vec();
+    assert_eq!(plain.len(), 32);
+    let back = c
+        .decrypt()
+        .ciphertext_blob(dk.ciphertext_blob().unwrap().clone())
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref(), &plain[..]);
+    let wp = c
+        .generate_data_key_without_plaintext()
+        .key_id(&key_a)
+        .number_of_bytes(64)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wp.ciphertext_blob().unwrap().as_ref()[0], 2);
+    let back = c
+        .decrypt()
+        .ciphertext_blob(wp.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref().len(), 64);
+
+    // ReEncrypt: XKS → XKS (A → B), XKS → AWS_KMS, AWS_KMS → XKS.
+    let to_b = c
+        .re_encrypt()
+        .ciphertext_blob(Blob::new(ct.clone()))
+        .source_encryption_context("app", "xks")
+        .destination_key_id(&key_b)
+        .destination_encryption_context("d", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_b.source_key_id(), Some(key_a.as_str()));
+    assert_eq!(to_b.key_id(), Some(key_b.as_str()));
+    let to_plain = c
+        .re_encrypt()
+        .ciphertext_blob(to_b.ciphertext_blob().unwrap().clone())
+        .source_encryption_context("d", "1")
+        .destination_key_id(&plain_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_plain.ciphertext_blob().unwrap().as_ref()[0], 1);
+    let back_to_a = c
+        .re_encrypt()
+        .ciphertext_blob(to_plain.ciphertext_blob().unwrap().clone())
+        .destination_key_id(&key_a)
+        .send()
+        .await
+        .unwrap();
+    let out = c
+        .decrypt()
+        .ciphertext_blob(back_to_a.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.plaintext().unwrap().as_ref(), b"secret");
+
+    // DryRun never reaches the proxy and says so.
+    let e = c
+        .encrypt()
+        .key_id(&key_a)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .dry_run(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "DryRunOperationException");
+
+    // Disabled KMS key: DisabledException; aliases work.
+    c.create_alias()
+        .alias_name("alias/xks-a")
+        .target_key_id(&key_a)
+        .send()
+        .await
+        .unwrap();
+    c.encrypt()
+        .key_id("alias/xks-a")
+        .plaintext(Blob::new(b"via alias".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    c.disable_key().key_id(&key_a).send().await.unwrap();
+    let e = c
+        .encrypt()
+        .key_id(&key_a)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "DisabledException");
+    let e = c
+        .decrypt()
+        .ciphertext_blob(Blob::new(ct.clone()))
+        .encryption_context("app", "xks")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "DisabledException");
+    c.enable_key().key_id(&key_a).send().await.unwrap();
+    let e = c
+        .encrypt()
+        .key_id(&key_a)
+        .plaintext(Blob::new(vec![0; 4097]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "ValidationException");
+    let _ = e_message_is_kept(c, &key_a).await;
+}
+
+/// ValidationException for a too long plaintext keeps AWS's message.
+async fn e_message_is_kept(c: &aws_sdk_kms::Client, key: &str) -> String {
+    let e = c
+        .encrypt()
+        .key_id(key)
+        .plaintext(Blob::new(vec![0; 4097]))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let m = e.message().unwrap_or_default().to_owned();
+    assert!(m.contains("4096"), "{m}");
+    m
+}
