@@ -124,6 +124,93 @@ def _():
     assert header.encryption_context["purpose"] == "e2e"
 
 
+@case("cli: external key store demo is connected; encrypt/decrypt with alias/demo-xks")
+def _():
+    code, out, err = cli("describe-custom-key-stores", "--custom-key-store-name", "demo-xks")
+    assert code == 0, err
+    store = json.loads(out)["CustomKeyStores"][0]
+    assert store["ConnectionState"] == "CONNECTED", store
+    assert store["CustomKeyStoreType"] == "EXTERNAL_KEY_STORE", store
+    assert "RawSecretAccessKey" not in out
+    code, out, err = cli("describe-key", "--key-id", "alias/demo-xks")
+    assert code == 0, err
+    meta = json.loads(out)["KeyMetadata"]
+    assert meta["Origin"] == "EXTERNAL_KEY_STORE" and meta["CustomKeyStoreId"] == store["CustomKeyStoreId"], meta
+    assert meta["XksKeyConfiguration"]["Id"] == "demo-xks-key-1", meta
+    src = os.path.join(WORK, "xks-secret.txt")
+    with open(src, "wb") as f:
+        f.write(b"held outside AWS\n" * 50)
+    code, out, err = cli("encrypt", "--key-id", "alias/demo-xks", "--plaintext", "fileb://" + src,
+                         "--encryption-context", "app=xks", "--query", "CiphertextBlob", "--output", "text")
+    assert code == 0, err
+    blob_path = os.path.join(WORK, "xks-secret.enc")
+    with open(blob_path, "wb") as f:
+        f.write(base64.b64decode(out.strip()))
+    code, out, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path,
+                         "--encryption-context", "app=xks", "--query", "Plaintext", "--output", "text")
+    assert code == 0, err
+    with open(src, "rb") as f:
+        assert base64.b64decode(out.strip()) == f.read()
+    code, _, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path)
+    assert code != 0 and "InvalidCiphertextException" in err, err
+    code, _, err = cli("create-key", "--origin", "EXTERNAL_KEY_STORE", "--custom-key-store-id",
+                       store["CustomKeyStoreId"], "--xks-key-id", "demo-xks-key-1")
+    assert code != 0 and "XksKeyAlreadyInUseException" in err, err
+
+
+@case("boto3: external key store errors (wrong proxy credential, store with keys)")
+def _():
+    store = client.describe_custom_key_stores(CustomKeyStoreName="demo-xks")["CustomKeyStores"][0]
+    proxy = store["XksProxyConfiguration"]
+    try:
+        client.create_custom_key_store(
+            CustomKeyStoreName="e2e-wrong-credential", CustomKeyStoreType="EXTERNAL_KEY_STORE",
+            XksProxyUriEndpoint=proxy["UriEndpoint"], XksProxyUriPath="/other/kms/xks/v1",
+            XksProxyConnectivity="PUBLIC_ENDPOINT",
+            XksProxyAuthenticationCredential={"AccessKeyId": "AAAAAAAAAAAAAAAAAAAA",
+                                              "RawSecretAccessKey": "A" * 43})
+        raise AssertionError("created with a wrong credential")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] in (
+            "XksProxyIncorrectAuthenticationCredentialException",
+            "XksProxyInvalidConfigurationException"), e.response
+    try:
+        client.disconnect_custom_key_store(CustomKeyStoreId=store["CustomKeyStoreId"])
+        client.delete_custom_key_store(CustomKeyStoreId=store["CustomKeyStoreId"])
+        raise AssertionError("deleted a store holding keys")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "CustomKeyStoreHasCMKsException", e.response
+    finally:
+        client.connect_custom_key_store(CustomKeyStoreId=store["CustomKeyStoreId"])
+    import time
+    for _ in range(100):
+        s = client.describe_custom_key_stores(CustomKeyStoreId=store["CustomKeyStoreId"])["CustomKeyStores"][0]
+        if s["ConnectionState"] != "CONNECTING":
+            break
+        time.sleep(0.05)
+    assert s["ConnectionState"] == "CONNECTED", s
+
+
+@case("aws encryption sdk: 1 MB file round trip with an external key store key (alias/demo-xks)")
+def _():
+    import aws_encryption_sdk
+    from aws_encryption_sdk import CommitmentPolicy
+    import botocore.session
+
+    os.environ["AWS_ENDPOINT_URL_KMS"] = ENDPOINT
+    arn = client.describe_key(KeyId="alias/demo-xks")["KeyMetadata"]["Arn"]
+    sdk = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
+        key_ids=[arn], botocore_session=botocore.session.Session())
+    data = os.urandom(1024 * 1024)
+    ciphertext, _ = sdk.encrypt(source=data, key_provider=provider,
+                                encryption_context={"purpose": "e2e-xks"})
+    plaintext, header = sdk.decrypt(source=ciphertext, key_provider=provider)
+    assert plaintext == data
+    assert header.encryption_context["purpose"] == "e2e-xks"
+
+
 failed = [(n, e) for n, e in results if e]
 for name, err in results:
     print(("FAIL " if err else "ok   ") + name + (f": {err}" if err else ""))

@@ -16,10 +16,13 @@ fi
 cargo build -q -p kms-core
 WORK=$(mktemp -d)
 PORT=$((20000 + RANDOM % 20000))
-target/debug/kms-core --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" > "$WORK/kms.log" 2>&1 &
+# --demo-xks: an in-process xks-proxy (mutual TLS, embedded key manager), a
+# connected external key store and alias/demo-xks, for the XKS cases.
+target/debug/kms-core --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
+  --demo-xks "$WORK/demo-xks" --demo-xks-listen "127.0.0.1:$((PORT + 1))" > "$WORK/kms.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do grep -q "kms-core listening" "$WORK/kms.log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "kms-core listening" "$WORK/kms.log" 2>/dev/null && break; sleep 0.1; done
 # Isolate the clients from any local AWS configuration.
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export AWS_ACCESS_KEY_ID=111122223333 AWS_SECRET_ACCESS_KEY=development-mode-accepts-any AWS_DEFAULT_REGION=us-east-1

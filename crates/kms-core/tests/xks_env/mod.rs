@@ -420,3 +420,8 @@ async fn start_proxy(config: &Config, faulty: &Arc<Faulty>, real: &BackendHandle
         .await
         .unwrap()
 }
+
+/// An aws-sdk-kms client for another kms-core.
+pub fn client_for(addr: SocketAddr) -> aws_sdk_kms::Client {
+    common::client(addr, ACCOUNT, "anything", REGION)
+}
