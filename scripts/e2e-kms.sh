@@ -19,7 +19,7 @@ PORT=$((20000 + RANDOM % 20000))
 # --demo-xks: an in-process xks-proxy (mutual TLS, embedded key manager), a
 # connected external key store and alias/demo-xks, for the XKS cases.
 target/debug/kms-core --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
-  --demo-xks "$WORK/demo-xks" --demo-xks-listen "127.0.0.1:$((PORT + 1))" > "$WORK/kms.log" 2>&1 &
+  --demo-xks --demo-xks-dir "$WORK/demo-xks" --demo-xks-listen "127.0.0.1:$((PORT + 1))" > "$WORK/kms.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 300); do grep -q "kms-core listening" "$WORK/kms.log" 2>/dev/null && break; sleep 0.1; done

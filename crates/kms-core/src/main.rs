@@ -44,10 +44,14 @@ struct Cli {
     #[arg(long, conflicts_with = "demo_xks")]
     xks_config: Option<PathBuf>,
     /// Start the whole external key store stack in-process: an xks-proxy on
-    /// the embedded key manager (mutual TLS, local CA in DIR), a connected
-    /// external key store and a demo key with alias/demo-xks.
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "kms-data/demo-xks")]
-    demo_xks: Option<PathBuf>,
+    /// the embedded key manager (mutual TLS, local CA), a connected external
+    /// key store and a demo key with alias/demo-xks.
+    #[arg(long)]
+    demo_xks: bool,
+    /// Where the demo stack keeps its CA, certificates, credential and
+    /// external keys (default: <data dir>/demo-xks).
+    #[arg(long, value_name = "DIR", requires = "demo_xks")]
+    demo_xks_dir: Option<PathBuf>,
     /// Listen address of the demo xks-proxy.
     #[arg(long, default_value = "127.0.0.1:4567")]
     demo_xks_listen: SocketAddr,
@@ -106,8 +110,12 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let mut kms = kms;
         let mut demo_proxy = None;
-        if let Some(dir) = &cli.demo_xks {
-            let proxy = kms_core::xks::stack::start_local_proxy(dir, cli.demo_xks_listen).await?;
+        if cli.demo_xks {
+            let dir = cli
+                .demo_xks_dir
+                .clone()
+                .unwrap_or_else(|| cli.data_dir.join("demo-xks"));
+            let proxy = kms_core::xks::stack::start_local_proxy(&dir, cli.demo_xks_listen).await?;
             kms = kms.with_xks_settings(proxy.settings());
             kms.resume_custom_key_stores();
             let demo =

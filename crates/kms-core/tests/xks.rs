@@ -664,3 +664,113 @@ async fn e_message_is_kept(c: &aws_sdk_kms::Client, key: &str) -> String {
     assert!(m.contains("4096"), "{m}");
     m
 }
+
+/// A durable kms-core keeps its external key stores (the credential
+/// wrapped under the root key), reconnects the connected ones when it
+/// restarts, and decrypts what it encrypted before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_key_stores_survive_a_restart() {
+    use kms_core::store::{SqliteStore, Store};
+    use std::sync::Arc;
+    let env = Env::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let root = local_key::MasterKeySource::File(data.path().join("root.key"));
+    let settings = || {
+        kms_core::xks::XksSettings::default().with_default_trust(
+            env.ca.cert_pem().into_bytes(),
+            Some(kms_core::xks::settings::ClientCert {
+                cert_pem: env.kms_client_cert.cert_pem.as_bytes().to_vec(),
+                key_pem: zeroize::Zeroizing::new(env.kms_client_cert.key_pem.as_bytes().to_vec()),
+            }),
+        )
+    };
+    let start = |store: Arc<dyn Store>| {
+        let kms = kms_core::service::Kms::new(kms_core::auth::AuthMode::Development, store)
+            .unwrap()
+            .with_xks_settings(settings());
+        kms.resume_custom_key_stores();
+        kms_core::server::start("127.0.0.1:0".parse().unwrap(), kms, None)
+    };
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data.path(), &root).unwrap());
+    let kms = start(store).await.unwrap();
+    let c = xks_env::client_for(kms.addr);
+    let id = c
+        .create_custom_key_store()
+        .custom_key_store_name("durable")
+        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(env.endpoint())
+        .xks_proxy_uri_path(PATH_MAIN)
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
+        .send()
+        .await
+        .unwrap()
+        .custom_key_store_id()
+        .unwrap()
+        .to_owned();
+    c.connect_custom_key_store()
+        .custom_key_store_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let mut key = None;
+    for _ in 0..200 {
+        let r = c
+            .create_key()
+            .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
+            .custom_key_store_id(&id)
+            .xks_key_id(KEY_1)
+            .send()
+            .await;
+        match r {
+            Ok(o) => {
+                key = Some(o.key_metadata().unwrap().arn().unwrap().to_owned());
+                break;
+            }
+            Err(e) => {
+                assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let key = key.expect("the store never connected");
+    let ct = c
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"durable".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    kms.shutdown().await;
+    // The secret is not in the database in clear.
+    let db = std::fs::read(data.path().join("kms.db")).unwrap();
+    assert!(!db.windows(SECRET_A.len()).any(|w| w == SECRET_A.as_bytes()));
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data.path(), &root).unwrap());
+    let kms = start(store).await.unwrap();
+    let c = xks_env::client_for(kms.addr);
+    let mut plain = None;
+    for _ in 0..200 {
+        match c.decrypt().ciphertext_blob(ct.clone()).send().await {
+            Ok(o) => {
+                plain = Some(o.plaintext().unwrap().as_ref().to_vec());
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    assert_eq!(plain.as_deref(), Some(&b"durable"[..]));
+    let out = c
+        .describe_custom_key_stores()
+        .custom_key_store_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let s = &out.custom_key_stores()[0];
+    assert_eq!(s.connection_state().unwrap().as_str(), "CONNECTED");
+    assert_eq!(s.custom_key_store_name(), Some("durable"));
+    kms.shutdown().await;
+}

@@ -33,15 +33,32 @@ pub fn is_xks(entry: &KeyEntry) -> bool {
     entry.record.custom_key_store_id.is_some()
 }
 
+/// The `requestMetadata` of a call made for a KMS request: the caller's
+/// principal, the KMS key, the KMS operation and the KMS request id (the
+/// `x-amzn-RequestId` of the reply). kms-core has no `kmsViaService`.
+pub fn request_metadata(
+    principal_arn: &str,
+    key_arn: &str,
+    operation: &str,
+    request_id: &str,
+) -> RequestMetadata {
+    RequestMetadata {
+        aws_principal_arn: Some(principal_arn.to_owned()),
+        kms_key_arn: Some(key_arn.to_owned()),
+        kms_operation: Some(operation.to_owned()),
+        kms_request_id: Some(request_id.to_owned()),
+        ..Default::default()
+    }
+}
+
 impl XCtx<'_> {
     fn metadata(&self, key_arn: &str, operation: &str) -> RequestMetadata {
-        RequestMetadata {
-            aws_principal_arn: Some(self.ctx.caller.principal_arn.clone()),
-            kms_key_arn: Some(key_arn.to_owned()),
-            kms_operation: Some(operation.to_owned()),
-            kms_request_id: Some(self.request_id.to_owned()),
-            ..Default::default()
-        }
+        request_metadata(
+            &self.ctx.caller.principal_arn,
+            key_arn,
+            operation,
+            self.request_id,
+        )
     }
 
     /// The client of the key's store and the external key id; a key whose
@@ -553,5 +570,31 @@ pub fn keys_of_store(ctx: &Ctx<'_>, store_id: &str) -> Result<Vec<KeyRecord>, Km
             Some(m) => marker = Some(m),
             None => return Ok(out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_metadata_carries_the_kms_request() {
+        let m = request_metadata(
+            "arn:aws:iam::111122223333:user/Alice",
+            "arn:aws:kms:us-east-1:111122223333:key/k",
+            "Encrypt",
+            "4112f4d6-db54-4af4-ae30-c55a22a8dfae",
+        );
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "awsPrincipalArn": "arn:aws:iam::111122223333:user/Alice",
+                "kmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/k",
+                "kmsOperation": "Encrypt",
+                "kmsRequestId": "4112f4d6-db54-4af4-ae30-c55a22a8dfae",
+            })
+        );
+        m.validate_for(xks_wire::Operation::Encrypt).unwrap();
     }
 }

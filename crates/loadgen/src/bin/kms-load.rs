@@ -47,6 +47,9 @@ struct Cli {
     warmup: f64,
     #[arg(long)]
     json: bool,
+    /// Use this key (id, ARN or alias) instead of creating one.
+    #[arg(long)]
+    key_id: Option<String>,
 }
 
 struct Signer {
@@ -156,19 +159,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     // A key to work with.
     let mut conn = Conn::open(&target).await?;
-    let create = signer.request("CreateKey", br#"{"Description":"kms-load"}"#.to_vec())?;
-    let (status, body) = conn.send(&create.path, create.body, create.headers).await?;
-    if status != 200 {
-        bail!(
-            "CreateKey returned {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    let v: Value = serde_json::from_slice(&body)?;
-    let key_id = v["KeyMetadata"]["KeyId"]
-        .as_str()
-        .context("CreateKey answer")?
-        .to_owned();
+    let key_id = match &cli.key_id {
+        Some(k) => k.clone(),
+        None => create_key(&mut conn, &signer).await?,
+    };
 
     let mut pool = Vec::with_capacity(256);
     for i in 0..256usize {
@@ -219,4 +213,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Creates the key the load runs against.
+async fn create_key(conn: &mut Conn, signer: &Signer) -> anyhow::Result<String> {
+    let create = signer.request("CreateKey", br#"{"Description":"kms-load"}"#.to_vec())?;
+    let (status, body) = conn.send(&create.path, create.body, create.headers).await?;
+    if status != 200 {
+        bail!(
+            "CreateKey returned {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let v: Value = serde_json::from_slice(&body)?;
+    Ok(v["KeyMetadata"]["KeyId"]
+        .as_str()
+        .context("CreateKey answer")?
+        .to_owned())
 }
