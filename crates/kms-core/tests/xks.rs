@@ -439,7 +439,6 @@ async fn double_encrypted_round_trips() {
         .arn()
         .unwrap()
         .to_owned();
-    let _ = store;
 
     for len in [0usize, 1, 32, 4096] {
         let pt: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
@@ -607,6 +606,35 @@ async fn double_encrypted_round_trips() {
         .await
         .unwrap_err();
     assert_eq!(code(e), "DryRunOperationException");
+
+    let e = c
+        .re_encrypt()
+        .ciphertext_blob(Blob::new(ct.clone()))
+        .source_encryption_context("app", "xks")
+        .destination_key_id(&key_b)
+        .dry_run(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "DryRunOperationException");
+    let e = c
+        .re_encrypt()
+        .ciphertext_blob(Blob::new(ct.clone()))
+        .source_encryption_context("app", "xks")
+        .destination_key_id("alias/none")
+        .dry_run(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "NotFoundException");
+    let e = c
+        .generate_random()
+        .number_of_bytes(8)
+        .custom_key_store_id(&store)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "UnsupportedOperationException");
 
     // Disabled KMS key: DisabledException; aliases work.
     c.create_alias()

@@ -353,23 +353,30 @@ pub async fn decrypt(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
 pub async fn re_encrypt(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
     keyops::check_algorithm(body, "SourceEncryptionAlgorithm")?;
     keyops::check_algorithm(body, "DestinationEncryptionAlgorithm")?;
-    let destination = x
-        .ctx
-        .resolve(str_field(body, "DestinationKeyId").unwrap_or_default());
     let blob = keyops::b64_field(body, "CiphertextBlob")?.unwrap_or_else(|| Secret::new(vec![]));
+    let dry = is_dry_run(body);
+    let check_destination = || {
+        let reference = str_field(body, "DestinationKeyId").unwrap_or_default();
+        let destination = checked(x.ctx.resolve(reference)?, Operation::ReEncrypt)?;
+        if is_xks(&destination) {
+            x.client_for(&destination.record)?;
+        }
+        Ok::<_, KmsError>(destination)
+    };
+    if dry {
+        // Every check of both sides, no proxy call.
+        check_destination()?;
+    }
     let (source, plaintext) = x
         .open_any(
             blob.expose(),
             &keyops::context(body, "SourceEncryptionContext"),
             str_field(body, "SourceKeyId"),
             Operation::ReEncrypt,
-            false,
+            dry,
         )
         .await?;
-    let destination = checked(destination?, Operation::ReEncrypt)?;
-    if is_xks(&destination) {
-        x.client_for(&destination.record)?;
-    }
+    let destination = check_destination()?;
     keyops::dry_run(body)?;
     let out = x
         .seal_any(

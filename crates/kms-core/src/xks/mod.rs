@@ -106,6 +106,20 @@ pub async fn route(x: &XCtx<'_>, op: &str, body: &Value) -> Result<Option<Value>
         {
             keys::re_encrypt(x, body).await?
         }
+        "GenerateRandom" => match str_field(body, "CustomKeyStoreId") {
+            Some(id)
+                if ctx
+                    .store
+                    .custom_key_stores(ctx.caller.scope.account.as_str(), &ctx.caller.scope.region)
+                    .iter()
+                    .any(|r| r.id == id) =>
+            {
+                return Err(KmsError::UnsupportedOperation(
+                    "GenerateRandom with a CustomKeyStoreId is supported only for AWS CloudHSM key stores.".into(),
+                ))
+            }
+            _ => return Ok(None),
+        },
         _ if UNSUPPORTED_ON_XKS_KEYS.contains(&op) => match xks_target(ctx, body, "KeyId") {
             Some(entry) => return Err(keys::unsupported(&entry)),
             None => return Ok(None),
