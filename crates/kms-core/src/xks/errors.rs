@@ -149,8 +149,9 @@ pub fn management_error(e: &XksError) -> KmsError {
                 K::XksProxyInvalidConfiguration,
                 "The external key store proxy rejected the request because the XksProxyUriPath is not valid.",
             ),
-            ErrorKind::AccessDenied => KmsError::InvalidState(
-                "The external key store proxy denied access to the operation.".into(),
+            ErrorKind::AccessDenied => ks(
+                K::XksProxyInvalidConfiguration,
+                "The external key store proxy denied access to the operation.",
             ),
             _ => ks(
                 K::XksProxyInvalidResponse,
@@ -328,6 +329,69 @@ mod tests {
         }
         assert!(crypto_message(&proxy("InvalidStateException")).contains("disabled"));
         assert!(crypto_message(&proxy("ThrottlingException")).contains("request rate"));
+    }
+
+    /// Every failure a proxy call can have, one of each.
+    fn every_failure() -> Vec<XksError> {
+        let mut v = vec![
+            XksError::Timeout {
+                attempts: 2,
+                elapsed: Duration::from_millis(500),
+            },
+            XksError::Connect {
+                attempts: 2,
+                reason: "r".into(),
+            },
+            XksError::Disconnected { reason: "r".into() },
+            XksError::Tls { reason: "r".into() },
+            XksError::InvalidResponse(xks_client::InvalidResponse::CdivMismatch),
+            XksError::InvalidRequest("r".into()),
+            XksError::Config(xks_client::ConfigError::Region),
+            proxy("Weird"),
+        ];
+        v.extend(ErrorName::ALL.iter().map(|n| proxy(n.as_str())));
+        v
+    }
+
+    /// Management and CreateKey errors are among the operation's modelled
+    /// errors; crypto errors are KMSInvalidStateException or
+    /// InvalidCiphertextException.
+    #[test]
+    fn every_mapping_stays_within_the_model() {
+        let model = crate::model::Model::load().unwrap();
+        let allowed = |op: &str| -> Vec<String> {
+            model
+                .operation(op)
+                .unwrap()
+                .errors
+                .iter()
+                .map(|e| e.shape.clone())
+                .collect()
+        };
+        let create_store = allowed("CreateCustomKeyStore");
+        let update_store = allowed("UpdateCustomKeyStore");
+        let create_key = allowed("CreateKey");
+        for e in every_failure() {
+            let m = management_error(&e).type_name().to_owned();
+            assert!(create_store.contains(&m), "{e}: {m}");
+            assert!(update_store.contains(&m), "{e}: {m}");
+            let k = create_key_error(&e, "k").type_name().to_owned();
+            assert!(create_key.contains(&k), "{e}: {k}");
+            let c = crypto_error(&e).type_name();
+            assert!(
+                c == "KMSInvalidStateException" || c == "InvalidCiphertextException",
+                "{e}: {c}"
+            );
+            let code = connection_error_code(&e);
+            let codes = model.shape("ConnectionErrorCodeType").unwrap();
+            assert!(
+                codes
+                    .enum_values
+                    .as_ref()
+                    .is_some_and(|vals| vals.iter().any(|v| v == code)),
+                "{e}: {code}"
+            );
+        }
     }
 
     #[test]
