@@ -802,3 +802,75 @@ async fn external_key_stores_survive_a_restart() {
     assert_eq!(s.custom_key_store_name(), Some("durable"));
     kms.shutdown().await;
 }
+
+/// requestMetadata reaches the proxy: its authorization rules see the
+/// caller's principal (Mallory denied) and the KMS operation (ReEncrypt
+/// denied), both with KMSInvalidStateException as AWS reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_metadata_reaches_the_proxy_authorization_rules() {
+    let auth = kms_core::auth::AuthMode::configured_from_toml(
+        r#"
+[[credentials]]
+access_key_id = "AKIAALICEALICEALICE0"
+secret_access_key = "alice-secret-alice-secret-alice-secret"
+account_id = "111122223333"
+principal_arn = "arn:aws:iam::111122223333:user/Alice"
+
+[[credentials]]
+access_key_id = "AKIAMALLORYMALLORY00"
+secret_access_key = "mallory-secret-mallory-secret-mallory"
+account_id = "111122223333"
+principal_arn = "arn:aws:iam::111122223333:user/Mallory"
+"#,
+    )
+    .unwrap();
+    let env = Env::start_with(Options {
+        auth,
+        credentials: (
+            "AKIAALICEALICEALICE0",
+            "alice-secret-alice-secret-alice-secret",
+        ),
+        ..Default::default()
+    })
+    .await;
+    let id = env.create_store("guarded", PATH_GUARDED).await;
+    assert_eq!(env.connect(&id).await.0, "CONNECTED");
+    let key = env.create_key(&id, KEY_1).await;
+    let alice = &env.sdk;
+    let ct = alice
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"for alice".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    let mallory = xks_env::common_client(
+        env.kms.addr,
+        "AKIAMALLORYMALLORY00",
+        "mallory-secret-mallory-secret-mallory",
+    );
+    let e = mallory
+        .decrypt()
+        .ciphertext_blob(ct.clone())
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(e.code(), Some("KMSInvalidStateException"));
+    assert!(e.message().unwrap().contains("denied access"), "{e:?}");
+    let e = alice
+        .re_encrypt()
+        .ciphertext_blob(ct.clone())
+        .destination_key_id(&key)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(e.code(), Some("KMSInvalidStateException"));
+    assert!(e.message().unwrap().contains("denied access"), "{e:?}");
+    let back = alice.decrypt().ciphertext_blob(ct).send().await.unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref(), b"for alice");
+}

@@ -37,6 +37,8 @@ pub const REGION: &str = "us-east-1";
 pub const PATH_MAIN: &str = "/main/kms/xks/v1";
 /// Another key store on the same key manager.
 pub const PATH_SECOND: &str = "/second/kms/xks/v1";
+/// Authorization rules: Mallory and ReEncrypt are denied.
+pub const PATH_GUARDED: &str = "/guarded/kms/xks/v1";
 /// Rate limited to 1 request/s.
 pub const PATH_LIMITED: &str = "/limited/kms/xks/v1";
 pub const AKID_A: &str = "AKIAXKSTESTAAAAAAAAA";
@@ -169,6 +171,25 @@ backend = "embedded"
 rate_limit = {{ requests_per_second = 100000, burst = 100000 }}
 {creds_toml}
 [[key_stores]]
+name = "guarded"
+uri_path = "{PATH_GUARDED}"
+region = "{REGION}"
+backend = "embedded"
+{creds_toml}
+[[key_stores.authorization_rules]]
+name = "no-mallory"
+effect = "deny"
+principals = ["arn:aws:iam::*:user/Mallory"]
+[[key_stores.authorization_rules]]
+name = "no-reencrypt"
+effect = "deny"
+kms_operations = ["ReEncrypt"]
+[[key_stores.authorization_rules]]
+name = "others"
+effect = "allow"
+principals = ["arn:aws:iam::111122223333:*"]
+
+[[key_stores]]
 name = "limited"
 uri_path = "{PATH_LIMITED}"
 region = "{REGION}"
@@ -192,6 +213,9 @@ pub fn admin_target(dir: &Path) -> Target {
 pub struct Options {
     pub settings: Option<XksSettings>,
     pub health_interval: Duration,
+    pub auth: AuthMode,
+    /// The SDK client's access key id and secret.
+    pub credentials: (&'static str, &'static str),
 }
 
 impl Default for Options {
@@ -199,6 +223,8 @@ impl Default for Options {
         Options {
             settings: None,
             health_interval: Duration::from_secs(300),
+            auth: AuthMode::Development,
+            credentials: (ACCOUNT, "anything"),
         }
     }
 }
@@ -267,14 +293,14 @@ impl Env {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::in_memory());
         let kms = kms_core::server::start(
             "127.0.0.1:0".parse().unwrap(),
-            Kms::new(AuthMode::Development, Arc::clone(&store))
+            Kms::new(opts.auth, Arc::clone(&store))
                 .unwrap()
                 .with_xks_settings(settings),
             None,
         )
         .await
         .unwrap();
-        let sdk = common::client(kms.addr, ACCOUNT, "anything", REGION);
+        let sdk = common::client(kms.addr, opts.credentials.0, opts.credentials.1, REGION);
         Env {
             dir,
             ca,
@@ -424,4 +450,9 @@ async fn start_proxy(config: &Config, faulty: &Arc<Faulty>, real: &BackendHandle
 /// An aws-sdk-kms client for another kms-core.
 pub fn client_for(addr: SocketAddr) -> aws_sdk_kms::Client {
     common::client(addr, ACCOUNT, "anything", REGION)
+}
+
+/// An aws-sdk-kms client with these credentials.
+pub fn common_client(addr: SocketAddr, ak: &str, sk: &str) -> aws_sdk_kms::Client {
+    common::client(addr, ak, sk, REGION)
 }
