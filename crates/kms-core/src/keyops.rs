@@ -153,17 +153,17 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
         m.insert("PendingDeletionWindowInDays".into(), json!(w));
     }
     m.insert("Origin".into(), json!(r.origin));
-    m.insert("KeyManager".into(), json!(r.key_manager));
-    m.insert("CustomerMasterKeySpec".into(), json!(r.key_spec));
-    m.insert("KeySpec".into(), json!(r.key_spec));
-    m.insert("EncryptionAlgorithms".into(), json!([SYMMETRIC_DEFAULT]));
-    m.insert("MultiRegion".into(), json!(r.multi_region));
     if let Some(id) = &r.custom_key_store_id {
         m.insert("CustomKeyStoreId".into(), json!(id));
     }
     if let Some(id) = &r.xks_key_id {
         m.insert("XksKeyConfiguration".into(), json!({ "Id": id }));
     }
+    m.insert("KeyManager".into(), json!(r.key_manager));
+    m.insert("CustomerMasterKeySpec".into(), json!(r.key_spec));
+    m.insert("KeySpec".into(), json!(r.key_spec));
+    m.insert("EncryptionAlgorithms".into(), json!([SYMMETRIC_DEFAULT]));
+    m.insert("MultiRegion".into(), json!(r.multi_region));
     Value::Object(m)
 }
 

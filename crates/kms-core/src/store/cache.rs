@@ -2,7 +2,6 @@
 //! a [`Persist`] layer under one writer lock.
 
 use super::{paginate, AliasRecord, KeyEntry, Page, Refusal, Store, StoreError, StoreResult};
-use super::{CksChange, CksDecision, CustomKeyStoreRecord};
 use crate::crypto::{Secret, SymmetricKey};
 use crate::keys::KeyRecord;
 use std::collections::hash_map::DefaultHasher;
@@ -29,7 +28,7 @@ pub trait Persist: Send {
     fn put_alias(&mut self, alias: &AliasRecord) -> StoreResult<()>;
     fn delete_alias(&mut self, account: &str, region: &str, name: &str) -> StoreResult<()>;
     /// Inserts or replaces a custom key store.
-    fn put_custom_key_store(&mut self, _record: &CustomKeyStoreRecord) -> StoreResult<()> {
+    fn put_custom_key_store(&mut self, _record: &super::CustomKeyStoreRecord) -> StoreResult<()> {
         Ok(())
     }
     fn delete_custom_key_store(&mut self, _id: &str) -> StoreResult<()> {
@@ -50,7 +49,7 @@ pub struct Cached<P: Persist> {
     shards: Vec<RwLock<HashMap<String, Arc<KeyEntry>>>>,
     namespaces: RwLock<HashMap<NsKey, Namespace>>,
     /// Custom key stores by id.
-    custom_key_stores: RwLock<BTreeMap<String, CustomKeyStoreRecord>>,
+    custom_key_stores: RwLock<BTreeMap<String, super::CustomKeyStoreRecord>>,
     writer: Mutex<P>,
 }
 
@@ -125,7 +124,7 @@ impl<P: Persist> Cached<P> {
     }
 
     /// Loads one custom key store into the cache (used when opening a store).
-    pub fn load_custom_key_store(&self, record: CustomKeyStoreRecord) {
+    pub fn load_custom_key_store(&self, record: super::CustomKeyStoreRecord) {
         write(&self.custom_key_stores).insert(record.id.clone(), record);
     }
 
@@ -313,7 +312,7 @@ impl<P: Persist> Store for Cached<P> {
         Ok(())
     }
 
-    fn custom_key_stores(&self, account: &str, region: &str) -> Vec<CustomKeyStoreRecord> {
+    fn custom_key_stores(&self, account: &str, region: &str) -> Vec<super::CustomKeyStoreRecord> {
         read(&self.custom_key_stores)
             .values()
             .filter(|r| r.account == account && r.region == region)
@@ -321,7 +320,7 @@ impl<P: Persist> Store for Cached<P> {
             .collect()
     }
 
-    fn all_custom_key_stores(&self) -> Vec<CustomKeyStoreRecord> {
+    fn all_custom_key_stores(&self) -> Vec<super::CustomKeyStoreRecord> {
         read(&self.custom_key_stores).values().cloned().collect()
     }
 
@@ -330,13 +329,13 @@ impl<P: Persist> Store for Cached<P> {
         account: &str,
         region: &str,
         id: &str,
-        decide: CksDecision<'_>,
-    ) -> StoreResult<Option<CustomKeyStoreRecord>> {
+        decide: super::CksDecision<'_>,
+    ) -> StoreResult<Option<super::CustomKeyStoreRecord>> {
         let mut w = self.lock_writer();
         let namespace = self.custom_key_stores(account, region);
         let current = namespace.iter().find(|r| r.id == id);
         match decide(current, &namespace).map_err(StoreError::Rejected)? {
-            CksChange::Put(record) => {
+            super::CksChange::Put(record) => {
                 let record = *record;
                 if record.id != id || record.account != account || record.region != region {
                     return Err(StoreError::Corrupt(
@@ -347,7 +346,7 @@ impl<P: Persist> Store for Cached<P> {
                 self.load_custom_key_store(record.clone());
                 Ok(Some(record))
             }
-            CksChange::Delete => {
+            super::CksChange::Delete => {
                 if current.is_none() {
                     return Err(StoreError::NotFound);
                 }
