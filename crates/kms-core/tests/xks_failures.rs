@@ -399,6 +399,14 @@ async fn health_checks_while_connected() {
     .await;
     let (id, key) = env.connected_key("s", KEY_1).await;
     assert_eq!(env.state(&id).await, ("CONNECTED".into(), None));
+    // The kms-core extension member shows the latest check.
+    let raw = env.raw_describe();
+    let health = &raw["CustomKeyStores"][0]["XksProxyHealth"];
+    assert_eq!(health["Status"], "HEALTHY", "{raw}");
+    assert!(health["LastCheckedDate"].as_f64().unwrap() > 0.0);
+    assert!(health["XksProxyFleetSize"].as_u64().unwrap() >= 1);
+    assert!(!health["EkmFleetDetails"].as_array().unwrap().is_empty());
+    assert!(!raw.to_string().contains(SECRET_A));
     env.stop_proxy().await;
     let mut seen = None;
     for _ in 0..100 {
@@ -412,6 +420,11 @@ async fn health_checks_while_connected() {
     assert_eq!(
         seen,
         Some(("CONNECTED".into(), Some("XKS_PROXY_NOT_REACHABLE".into())))
+    );
+    let raw = env.raw_describe();
+    assert_eq!(
+        raw["CustomKeyStores"][0]["XksProxyHealth"]["Status"], "UNHEALTHY",
+        "{raw}"
     );
     env.restart_proxy().await;
     let mut healthy = false;

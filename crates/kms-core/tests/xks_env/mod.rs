@@ -456,3 +456,20 @@ pub fn client_for(addr: SocketAddr) -> aws_sdk_kms::Client {
 pub fn common_client(addr: SocketAddr, ak: &str, sk: &str) -> aws_sdk_kms::Client {
     common::client(addr, ak, sk, REGION)
 }
+
+impl Env {
+    /// DescribeCustomKeyStores as raw JSON (curl; development-mode auth
+    /// accepts any well-formed signature), to see members the SDK drops.
+    pub fn raw_describe(&self) -> serde_json::Value {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-X", "POST"])
+            .args(["-H", "Content-Type: application/x-amz-json-1.1"])
+            .args(["-H", "X-Amz-Target: TrentService.DescribeCustomKeyStores"])
+            .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential={ACCOUNT}/20240101/{REGION}/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000")])
+            .args(["-H", "X-Amz-Date: 20240101T000000Z"])
+            .args(["--data-binary", "{}", &format!("http://{}/", self.kms.addr)])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
