@@ -287,6 +287,19 @@ async fn custom_key_store_lifecycle() {
         .await
         .unwrap_err();
     assert_eq!(code(e), "KMSInvalidStateException");
+    // Even a disabled key is Unavailable (not Disabled) while disconnected.
+    c.disable_key().key_id(&key).send().await.unwrap();
+    let e = c
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(e.code(), Some("KMSInvalidStateException"));
+    assert_eq!(e.message(), Some(format!("{key} is unavailable.").as_str()));
+    c.enable_key().key_id(&key).send().await.unwrap();
     // Update while disconnected: endpoint change (probed) is accepted.
     c.update_custom_key_store()
         .custom_key_store_id(&id)

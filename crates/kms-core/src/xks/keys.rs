@@ -9,7 +9,7 @@ use crate::crypto::{self, Blob, Secret};
 use crate::error::KmsError;
 use crate::ids::KeyId;
 use crate::keyops::{self, str_field, Ctx};
-use crate::keys::{KeyRecord, Operation};
+use crate::keys::{KeyRecord, KeyState, Operation};
 use crate::store::KeyEntry;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -200,10 +200,7 @@ impl XCtx<'_> {
                 ));
             }
         }
-        entry
-            .record
-            .check(op)
-            .map_err(|e| keyops::state_error(e, &entry.record.arn))?;
+        let entry = self.checked(entry, op)?;
         self.client_for(&entry.record)?;
         if dry_run {
             return Err(KmsError::DryRunOperation);
@@ -247,17 +244,33 @@ pub fn blob_needs_xks(ctx: &Ctx<'_>, body: &Value) -> bool {
     envelope::is_xks_blob(&bytes) || named_key(ctx, &bytes).is_some_and(|e| is_xks(&e))
 }
 
-fn checked(entry: Arc<KeyEntry>, op: Operation) -> Result<Arc<KeyEntry>, KmsError> {
-    entry
-        .record
-        .check(op)
-        .map_err(|e| keyops::state_error(e, &entry.record.arn))?;
-    Ok(entry)
+impl XCtx<'_> {
+    /// The key state check as AWS applies it to external key store keys: a
+    /// key whose store is not CONNECTED is `Unavailable` (unless it is
+    /// pending deletion).
+    fn checked(&self, entry: Arc<KeyEntry>, op: Operation) -> Result<Arc<KeyEntry>, KmsError> {
+        let r = &entry.record;
+        if is_xks(&entry)
+            && matches!(r.key_state, KeyState::Enabled | KeyState::Disabled)
+            && !self.connected(r)
+        {
+            return Err(KmsError::InvalidState(format!("{} is unavailable.", r.arn)));
+        }
+        r.check(op).map_err(|e| keyops::state_error(e, &r.arn))?;
+        Ok(entry)
+    }
+
+    fn connected(&self, r: &KeyRecord) -> bool {
+        r.custom_key_store_id
+            .as_deref()
+            .and_then(|id| self.registry.conn(id))
+            .is_some_and(|c| c.state == ConnState::Connected)
+    }
 }
 
 pub async fn encrypt(x: &XCtx<'_>, entry: Arc<KeyEntry>, body: &Value) -> Result<Value, KmsError> {
     keyops::check_algorithm(body, "EncryptionAlgorithm")?;
-    let entry = checked(entry, Operation::Encrypt)?;
+    let entry = x.checked(entry, Operation::Encrypt)?;
     let plaintext =
         keyops::b64_field(body, "Plaintext")?.unwrap_or_else(|| Secret::new(Vec::new()));
     if plaintext.len() > crypto::MAX_PLAINTEXT {
@@ -293,7 +306,7 @@ pub async fn generate_data_key(
     } else {
         Operation::GenerateDataKeyWithoutPlaintext
     };
-    let entry = checked(entry, op)?;
+    let entry = x.checked(entry, op)?;
     let len = crypto::data_key_len(
         str_field(body, "KeySpec"),
         body.get("NumberOfBytes").and_then(Value::as_i64),
@@ -357,7 +370,7 @@ pub async fn re_encrypt(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
     let dry = is_dry_run(body);
     let check_destination = || {
         let reference = str_field(body, "DestinationKeyId").unwrap_or_default();
-        let destination = checked(x.ctx.resolve(reference)?, Operation::ReEncrypt)?;
+        let destination = x.checked(x.ctx.resolve(reference)?, Operation::ReEncrypt)?;
         if is_xks(&destination) {
             x.client_for(&destination.record)?;
         }
@@ -400,13 +413,9 @@ pub async fn re_encrypt(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
 /// pending deletion), as in AWS.
 pub fn describe_key(x: &XCtx<'_>, entry: &KeyEntry) -> Value {
     let mut meta = keyops::key_metadata(&entry.record);
-    let connected = entry
-        .record
-        .custom_key_store_id
-        .as_deref()
-        .and_then(|id| x.registry.conn(id))
-        .is_some_and(|c| c.state == ConnState::Connected);
-    if !connected && matches!(meta["KeyState"].as_str(), Some("Enabled" | "Disabled")) {
+    if !x.connected(&entry.record)
+        && matches!(meta["KeyState"].as_str(), Some("Enabled" | "Disabled"))
+    {
         meta["KeyState"] = json!("Unavailable");
     }
     json!({ "KeyMetadata": meta })
