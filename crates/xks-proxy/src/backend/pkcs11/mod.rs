@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 use xks_wire::ExternalKeyId;
 use zeroize::Zeroizing;
 
+const HEALTH_SESSION_WAIT: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 struct CachedKey {
     generation: u64,
@@ -355,6 +357,14 @@ impl Pkcs11KeyManager {
         f: impl FnMut(&Inner, &Session, u64) -> Result<T, Fault> + Send + 'static,
     ) -> Result<T, BackendError> {
         let permit = self.inner.token.acquire().await?;
+        self.call_with(permit, f).await
+    }
+
+    async fn call_with<T: Send + 'static>(
+        &self,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        f: impl FnMut(&Inner, &Session, u64) -> Result<T, Fault> + Send + 'static,
+    ) -> Result<T, BackendError> {
         let inner = Arc::clone(&self.inner);
         let mut f = f;
         tokio::task::spawn_blocking(move || {
@@ -465,7 +475,16 @@ impl KeyManager for Pkcs11KeyManager {
     }
 
     async fn health(&self) -> Vec<InstanceHealth> {
-        let r = self.call(|inner, s, _| inner.health_round_trip(s)).await;
+        // Off the request path: a busy pool is not an unhealthy token, so
+        // the health check waits longer for a session (the health
+        // monitor's own budget still bounds it).
+        let r = match self.inner.token.acquire_within(HEALTH_SESSION_WAIT).await {
+            Ok(permit) => {
+                self.call_with(permit, |inner, s, _| inner.health_round_trip(s))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let (status, detail) = match r {
             Ok(()) => (HealthStatus::Active, None),
             Err(e) => (HealthStatus::Unavailable, Some(e.to_string())),

@@ -228,6 +228,14 @@ impl Token {
 
     /// Waits (boundedly) for the right to run one operation.
     pub async fn acquire(&self) -> Result<OwnedSemaphorePermit, BackendError> {
+        self.acquire_within(self.settings.wait).await
+    }
+
+    /// Like [`Token::acquire`] with another bound on the wait.
+    pub async fn acquire_within(
+        &self,
+        wait: Duration,
+    ) -> Result<OwnedSemaphorePermit, BackendError> {
         if let Ok(p) = Arc::clone(&self.permits).try_acquire_owned() {
             return Ok(p);
         }
@@ -239,12 +247,7 @@ impl Token {
                 self.settings.max_sessions
             )));
         }
-        match tokio::time::timeout(
-            self.settings.wait,
-            Arc::clone(&self.permits).acquire_owned(),
-        )
-        .await
-        {
+        match tokio::time::timeout(wait, Arc::clone(&self.permits).acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
             Ok(Err(_)) => Err(BackendError::Unavailable("session pool closed".into())),
             Err(_) => Err(BackendError::Timeout),
