@@ -32,6 +32,10 @@ pub struct Pkcs11Config {
     /// Where AES-GCM IVs come from.
     #[serde(default)]
     pub iv_mode: IvMode,
+    /// IV length in bytes: 12 (the GCM default) or 16 (e.g. Thales Luna
+    /// in FIPS mode appends a 16-byte IV).
+    #[serde(default = "default_iv_len")]
+    pub iv_len: usize,
     /// Sessions kept open (and concurrent operations) on the token.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
@@ -88,10 +92,13 @@ pub enum IvMode {
     /// (AWS CloudHSM; Luna with an IV-generating policy).
     HsmParams,
     /// The HSM generates the IV and appends it to the output:
-    /// ciphertext ‖ tag ‖ IV.
+    /// ciphertext ‖ tag ‖ IV (Thales Luna in FIPS mode, with `iv_len = 16`).
     HsmAppended,
 }
 
+fn default_iv_len() -> usize {
+    12
+}
 fn default_max_sessions() -> usize {
     8
 }
@@ -157,6 +164,9 @@ impl Pkcs11Config {
         }
         if self.health_key_label.is_empty() {
             bail!("{at} health_key_label must name a dedicated AES-256 key for health checks");
+        }
+        if !super::gcm::IV_LENS.contains(&self.iv_len) {
+            bail!("{at} iv_len must be 12 or 16 (the IV lengths XKS carries)");
         }
         if self.max_sessions == 0 || self.max_sessions > 1024 {
             bail!("{at} max_sessions must be between 1 and 1024");
@@ -247,6 +257,7 @@ health_key_label = "xks-health"
         assert!(err(&|c| c.enabled_keys = Some(vec![])).contains("only used with"));
         assert!(err(&|c| c.token_label = "x".repeat(33)).contains("token_label"));
         assert!(err(&|c| c.max_sessions = 0).contains("max_sessions"));
+        assert!(err(&|c| c.iv_len = 8).contains("iv_len must be 12 or 16"));
         assert!(err(&|c| c.health_key_label.clear()).contains("health_key_label"));
         assert!(err(&|c| {
             c.key_status = KeyStatusSource::AllowList;

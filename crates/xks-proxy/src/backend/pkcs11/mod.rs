@@ -30,7 +30,7 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
-use gcm::{IV_LEN, TAG_BITS};
+use gcm::TAG_BITS;
 use module::{classify, Fault, Module, Op};
 use pool::{PoolSettings, Token};
 use std::collections::{HashMap, HashSet};
@@ -55,6 +55,7 @@ struct Inner {
     status: KeyStatusSource,
     enabled: HashSet<String>,
     iv_mode: IvMode,
+    iv_len: usize,
     health_key_label: String,
     cache_ttl: Duration,
     cache: RwLock<HashMap<String, CachedKey>>,
@@ -233,7 +234,7 @@ impl Inner {
         plaintext: &[u8],
         aad: &[u8],
     ) -> Result<Sealed, Fault> {
-        let mut iv = [0u8; IV_LEN];
+        let mut iv = vec![0u8; self.iv_len];
         match self.iv_mode {
             IvMode::ProxyOsRng => SystemRandom::new().fill(&mut iv).map_err(|_| {
                 Fault::Request(BackendError::Internal("OS random generator failed".into()))
@@ -243,14 +244,15 @@ impl Inner {
                 .map_err(|e| classify(Op::Other, &e))?,
             IvMode::HsmParams | IvMode::HsmAppended => {}
         }
-        let supplied = iv;
+        let supplied = iv.clone();
         let out = {
             let params = GcmParams::new(&mut iv, aad, TAG_BITS.into())
                 .map_err(|e| classify(Op::Encrypt, &e))?;
             s.encrypt(&Mechanism::AesGcm(params), handle, plaintext)
                 .map_err(|e| classify(Op::Encrypt, &e))?
         };
-        gcm::split_output(self.iv_mode, plaintext.len(), out, supplied, iv).map_err(Fault::Request)
+        gcm::split_output(self.iv_mode, plaintext.len(), out, &supplied, &iv)
+            .map_err(Fault::Request)
     }
 
     fn decrypt(
@@ -343,6 +345,7 @@ impl Pkcs11KeyManager {
                 status: cfg.key_status,
                 enabled: cfg.enabled_keys.iter().flatten().cloned().collect(),
                 iv_mode: cfg.iv_mode,
+                iv_len: cfg.iv_len,
                 health_key_label: cfg.health_key_label.clone(),
                 cache_ttl: Duration::from_millis(cfg.key_cache_ms),
                 cache: RwLock::new(HashMap::new()),
