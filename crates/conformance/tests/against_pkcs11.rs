@@ -59,6 +59,8 @@ async fn start_proxy() -> Proxy {
         r#"
 [server]
 listen = "127.0.0.1:0"
+# Below the suite's 2 s KMS attempt timeout; roomy for a busy CI machine.
+backend_timeout_ms = 1500
 
 [server.tls]
 cert_file = "{dir}/server.pem"
@@ -79,7 +81,7 @@ health_key_label = "xks-health"
 key_status = "allow_list"
 enabled_keys = ["conf-main", "conf-other", "conf-enc-only", "conf-dec-only", "conf-no-usage"]
 max_sessions = 8
-session_wait_ms = 1000
+session_wait_ms = 1500
 
 [[key_stores]]
 name = "a"

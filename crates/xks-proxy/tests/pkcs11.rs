@@ -36,7 +36,14 @@ async fn softhsm_keys_over_tls() {
         .unwrap();
     // A long cache, so that attribute changes behind the proxy's back are
     // met by the HSM's own checks.
-    let env = start_env(&token, "key_cache_ms = 600000\nmax_sessions = 4", "").await;
+    // Generous time bounds: this test is about correctness under
+    // concurrency on a busy CI machine, not latency.
+    let env = start_env(
+        &token,
+        "key_cache_ms = 600000\nmax_sessions = 4\nsession_wait_ms = 5000",
+        "backend_timeout_ms = 5000",
+    )
+    .await;
 
     // Health: a real round trip with the health key.
     let h = env.call(format!("{PATH_A}/health"), health_body()).await;
