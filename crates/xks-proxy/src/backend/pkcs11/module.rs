@@ -205,6 +205,8 @@ pub fn classify(op: Op, e: &CkError) -> Fault {
         | OperationActive
         | OperationNotInitialized
         | UserNotLoggedIn => Fault::Session(detail),
+        // Out of sessions or memory: the token is overloaded, not broken.
+        SessionCount | HostMemory => Fault::Request(BackendError::Unavailable(detail)),
         DeviceError
         | DeviceRemoved
         | DeviceMemory
@@ -270,6 +272,10 @@ mod tests {
         assert!(matches!(
             f(RvError::SessionHandleInvalid, Op::Other),
             Fault::Session(_)
+        ));
+        assert!(matches!(
+            f(RvError::SessionCount, Op::Other),
+            Fault::Request(BackendError::Unavailable(_))
         ));
         assert!(matches!(
             classify(Op::Other, &CkError::NotSupported),
