@@ -13,7 +13,7 @@ LOG_LEVEL=${LOG_LEVEL:-info}
 MAX_SESSIONS=${MAX_SESSIONS:-8}
 MODULE=${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 [ -e "$MODULE" ] || { echo "SoftHSM2 module $MODULE not found: apt-get install softhsm2" >&2; exit 1; }
-cargo build --release -q -p xks-proxy -p conformance --example pkcs11_keygen
+cargo build --release -q -p xks-proxy -p conformance --bins --example pkcs11_keygen
 BIN=target/release
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
