@@ -316,3 +316,28 @@ async fn missing_health_key_is_unavailable() {
     assert_eq!(err, BackendError::KeyNotFound);
     env.handle.shutdown().await;
 }
+
+/// The HSM-generated IV modes configured against a module that does not
+/// generate IVs (SoftHSM2): the proxy notices (no IV came back, or no IV
+/// appended) and answers 500 instead of returning a ciphertext under an IV
+/// it cannot vouch for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsm_iv_modes_refuse_a_module_that_does_not_make_ivs() {
+    let token = token_with("ivmodes", &[NewKey::aes256("k")]);
+    for mode in ["hsm_params", "hsm_appended"] {
+        let env = start_env(&token, &format!("iv_mode = \"{mode}\""), "").await;
+        encrypt_raw(&env, "k", b"x", None)
+            .await
+            .assert_error(500, "InternalException");
+        let km = backend_of(&env);
+        let e = km
+            .encrypt(&"k".parse().unwrap(), &[], b"x", b"")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, BackendError::Internal(m) if m.contains("check iv_mode")),
+            "{mode}: {e:?}"
+        );
+        env.handle.shutdown().await;
+    }
+}
