@@ -132,6 +132,8 @@ pub enum BackendConfig {
         #[serde(default = "default_reload_ms")]
         reload_interval_ms: u64,
     },
+    /// A KMIP 1.4 key manager (`crate::backend::kmip`).
+    Kmip(crate::backend::kmip::KmipConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -287,6 +289,7 @@ impl Config {
                         fix(f);
                     }
                 }
+                BackendConfig::Kmip(k) => k.resolve_paths(fix),
             }
         }
         for ks in &mut self.key_stores {
@@ -368,6 +371,7 @@ impl Config {
                         bail!("[backends.{name}] reload_interval_ms must be positive");
                     }
                 }
+                BackendConfig::Kmip(k) => k.validate(name)?,
             }
         }
         if self.key_stores.is_empty() {
