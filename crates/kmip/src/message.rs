@@ -171,8 +171,9 @@ fn gcm_parameters(tag_length: i32) -> Item {
 /// AES-GCM tag length this client asks for (bytes).
 pub const GCM_TAG_LEN: usize = 16;
 
-/// A request (one batch item).
-#[derive(Debug, Clone)]
+/// A request (one batch item). Its `Debug` names the operation and key
+/// only: Encrypt carries plaintext.
+#[derive(Clone)]
 pub enum Request<'a> {
     DiscoverVersions {
         versions: Vec<ProtocolVersion>,
@@ -215,6 +216,29 @@ pub enum Request<'a> {
         aad: &'a [u8],
         tag: &'a [u8],
     },
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let uid = match self {
+            Request::GetAttributes {
+                unique_identifier, ..
+            }
+            | Request::Activate { unique_identifier }
+            | Request::Revoke {
+                unique_identifier, ..
+            }
+            | Request::Destroy { unique_identifier }
+            | Request::Encrypt {
+                unique_identifier, ..
+            }
+            | Request::Decrypt {
+                unique_identifier, ..
+            } => Some(*unique_identifier),
+            _ => None,
+        };
+        write!(f, "Request({:?}, uid {uid:?})", self.operation())
+    }
 }
 
 impl Request<'_> {
@@ -367,8 +391,9 @@ impl Request<'_> {
     }
 }
 
-/// The payload of a successful response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The payload of a successful response. `Debug` never shows `data`
+/// (plaintext of a Decrypt).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Response {
     DiscoverVersions(Vec<ProtocolVersion>),
     Create {
@@ -401,6 +426,57 @@ pub enum Response {
         unique_identifier: String,
         data: Zeroizing<Vec<u8>>,
     },
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Response::DiscoverVersions(v) => f.debug_tuple("DiscoverVersions").field(v).finish(),
+            Response::Create {
+                object_type,
+                unique_identifier,
+            } => f
+                .debug_struct("Create")
+                .field("object_type", object_type)
+                .field("unique_identifier", unique_identifier)
+                .finish(),
+            Response::Locate { unique_identifiers } => f
+                .debug_struct("Locate")
+                .field("unique_identifiers", unique_identifiers)
+                .finish(),
+            Response::GetAttributes {
+                unique_identifier,
+                attributes,
+            } => f
+                .debug_struct("GetAttributes")
+                .field("unique_identifier", unique_identifier)
+                .field("attributes", attributes)
+                .finish(),
+            Response::Activate { unique_identifier }
+            | Response::Revoke { unique_identifier }
+            | Response::Destroy { unique_identifier } => f
+                .debug_struct("Response")
+                .field("unique_identifier", unique_identifier)
+                .finish(),
+            Response::Encrypt {
+                unique_identifier,
+                data,
+                ..
+            } => f
+                .debug_struct("Encrypt")
+                .field("unique_identifier", unique_identifier)
+                .field("data_len", &data.len())
+                .finish_non_exhaustive(),
+            Response::Decrypt {
+                unique_identifier,
+                data,
+            } => f
+                .debug_struct("Decrypt")
+                .field("unique_identifier", unique_identifier)
+                .field("data_len", &data.len())
+                .finish(),
+        }
+    }
 }
 
 /// A decoded Response Message with its one batch item.
@@ -886,6 +962,24 @@ mod tests {
         ));
         // Garbage.
         assert!(decode_response(&[0x42, 0, 0x7B, 1, 0, 0, 0, 8], Operation::Activate).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_data() {
+        let r = Request::Encrypt {
+            unique_identifier: "7",
+            data: b"top secret",
+            iv: &[0; 12],
+            aad: b"",
+        };
+        let s = format!("{r:?}");
+        assert!(s.contains("Encrypt") && !s.contains("116"), "{s}");
+        let d = Response::Decrypt {
+            unique_identifier: "7".into(),
+            data: Zeroizing::new(b"top secret".to_vec()),
+        };
+        let s = format!("{d:?}");
+        assert!(!s.contains("116") && s.contains("data_len: 10"), "{s}");
     }
 
     #[test]

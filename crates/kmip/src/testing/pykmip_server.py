@@ -35,7 +35,13 @@ def main():
     # KmipServer ignores a falsy port argument; set it directly so 0 works.
     srv.config.settings["port"] = port
     srv.start()
-    print("LISTENING", srv._socket.getsockname()[1], flush=True)
+    # Listen before announcing the port (serve() would only listen later,
+    # leaving a window where connections are refused), with a backlog for
+    # a client's whole connection pool rather than serve()'s 5.
+    sock = srv._socket
+    sock.listen(128)
+    sock.listen = lambda backlog=None: None
+    print("LISTENING", sock.getsockname()[1], flush=True)
     srv.serve()
 
 

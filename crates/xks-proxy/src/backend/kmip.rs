@@ -368,6 +368,13 @@ impl KmipKeyManager {
             .encrypt_gcm(&uid, plaintext, &iv, aad)
             .await
             .map_err(|e| self.map_error(key, Call::Encrypt, e))?;
+        if ciphertext.len() != plaintext.len() {
+            return Err(BackendError::Internal(format!(
+                "KMIP server returned {} bytes of ciphertext for {} of plaintext",
+                ciphertext.len(),
+                plaintext.len()
+            )));
+        }
         let tag: [u8; 16] = tag.as_slice().try_into().map_err(|_| {
             BackendError::Internal(format!("KMIP server returned a {}-byte tag", tag.len()))
         })?;
@@ -387,10 +394,19 @@ impl KmipKeyManager {
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         let uid = self.uid(key).await?;
-        self.client
+        let plaintext = self
+            .client
             .decrypt_gcm(&uid, ciphertext, iv, aad, tag)
             .await
-            .map_err(|e| self.map_error(key, Call::Decrypt, e))
+            .map_err(|e| self.map_error(key, Call::Decrypt, e))?;
+        if plaintext.len() != ciphertext.len() {
+            return Err(BackendError::Internal(format!(
+                "KMIP server returned {} bytes of plaintext for {} of ciphertext",
+                plaintext.len(),
+                ciphertext.len()
+            )));
+        }
+        Ok(plaintext)
     }
 
     async fn health_check(&self) -> Result<(), BackendError> {
