@@ -181,6 +181,15 @@ impl Drop for PyKmip {
     }
 }
 
+/// The server side of the test PKI written by [`write_certificates`]:
+/// (certificate PEM, key PEM) for 127.0.0.1, signed by the same CA as the
+/// client identity. For tests that stand up their own (misbehaving) server.
+pub fn test_pki(dir: &Path) -> (TlsIdentity, String, String) {
+    let identity = write_certificates(dir);
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).expect("read cert");
+    (identity, read("server.pem"), read("server.key"))
+}
+
 fn write_certificates(d: &Path) -> TlsIdentity {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
