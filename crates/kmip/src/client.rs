@@ -448,6 +448,20 @@ impl Client {
         .map(drop)
     }
 
+    /// A symmetric key's raw material (for tests that check the server's
+    /// cryptography independently; XKS keys never leave the key manager).
+    pub async fn get_key_material(&self, uid: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+        match self
+            .call(&Request::Get {
+                unique_identifier: uid,
+            })
+            .await?
+        {
+            Response::Get { key_material, .. } => Ok(key_material),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Revokes (Deactivates) a key for "cessation of operation".
     pub async fn revoke(&self, uid: &str) -> Result<(), Error> {
         self.call(&Request::Revoke {

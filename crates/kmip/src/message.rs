@@ -193,6 +193,10 @@ pub enum Request<'a> {
     Activate {
         unique_identifier: &'a str,
     },
+    /// Get (tests only: reads a symmetric key's material).
+    Get {
+        unique_identifier: &'a str,
+    },
     Revoke {
         unique_identifier: &'a str,
         reason: RevocationReasonCode,
@@ -225,6 +229,7 @@ impl fmt::Debug for Request<'_> {
                 unique_identifier, ..
             }
             | Request::Activate { unique_identifier }
+            | Request::Get { unique_identifier }
             | Request::Revoke {
                 unique_identifier, ..
             }
@@ -249,6 +254,7 @@ impl Request<'_> {
             Request::Locate { .. } => Operation::Locate,
             Request::GetAttributes { .. } => Operation::GetAttributes,
             Request::Activate { .. } => Operation::Activate,
+            Request::Get { .. } => Operation::Get,
             Request::Revoke { .. } => Operation::Revoke,
             Request::Destroy { .. } => Operation::Destroy,
             Request::Encrypt { .. } => Operation::Encrypt,
@@ -301,9 +307,9 @@ impl Request<'_> {
                 );
                 v
             }
-            Request::Activate { unique_identifier } | Request::Destroy { unique_identifier } => {
-                vec![uid(unique_identifier)]
-            }
+            Request::Activate { unique_identifier }
+            | Request::Destroy { unique_identifier }
+            | Request::Get { unique_identifier } => vec![uid(unique_identifier)],
             Request::Revoke {
                 unique_identifier,
                 reason,
@@ -410,6 +416,11 @@ pub enum Response {
     Activate {
         unique_identifier: String,
     },
+    /// A symmetric key's raw material (Get; tests only).
+    Get {
+        unique_identifier: String,
+        key_material: Zeroizing<Vec<u8>>,
+    },
     Revoke {
         unique_identifier: String,
     },
@@ -466,6 +477,12 @@ impl fmt::Debug for Response {
                 .debug_struct("Encrypt")
                 .field("unique_identifier", unique_identifier)
                 .field("data_len", &data.len())
+                .finish_non_exhaustive(),
+            Response::Get {
+                unique_identifier, ..
+            } => f
+                .debug_struct("Get")
+                .field("unique_identifier", unique_identifier)
                 .finish_non_exhaustive(),
             Response::Decrypt {
                 unique_identifier,
@@ -605,6 +622,16 @@ pub fn decode_response(input: &[u8], operation: Operation) -> Result<ResponseMes
         Operation::Activate => Response::Activate {
             unique_identifier: uid()?,
         },
+        Operation::Get => {
+            let material = required(p, tag::SYMMETRIC_KEY)
+                .and_then(|k| required(k, tag::KEY_BLOCK))
+                .and_then(|b| required(b, tag::KEY_VALUE))
+                .and_then(|v| bytes(v, tag::KEY_MATERIAL))?;
+            Response::Get {
+                unique_identifier: uid()?,
+                key_material: material,
+            }
+        }
         Operation::Revoke => Response::Revoke {
             unique_identifier: uid()?,
         },

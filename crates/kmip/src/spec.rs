@@ -18,6 +18,9 @@ pub mod tag {
     pub const CRYPTOGRAPHIC_PARAMETERS: Tag = Tag(0x42002B);
     pub const CRYPTOGRAPHIC_USAGE_MASK: Tag = Tag(0x42002C);
     pub const IV_COUNTER_NONCE: Tag = Tag(0x42003D);
+    pub const KEY_BLOCK: Tag = Tag(0x420040);
+    pub const KEY_MATERIAL: Tag = Tag(0x420043);
+    pub const KEY_VALUE: Tag = Tag(0x420045);
     pub const MAXIMUM_ITEMS: Tag = Tag(0x42004F);
     pub const MAXIMUM_RESPONSE_SIZE: Tag = Tag(0x420050);
     pub const NAME: Tag = Tag(0x420053);
@@ -41,6 +44,7 @@ pub mod tag {
     pub const REVOCATION_REASON: Tag = Tag(0x420081);
     pub const REVOCATION_REASON_CODE: Tag = Tag(0x420082);
     pub const STATE: Tag = Tag(0x42008D);
+    pub const SYMMETRIC_KEY: Tag = Tag(0x42008F);
     pub const TEMPLATE_ATTRIBUTE: Tag = Tag(0x420091);
     pub const TIME_STAMP: Tag = Tag(0x420092);
     pub const UNIQUE_BATCH_ITEM_ID: Tag = Tag(0x420093);

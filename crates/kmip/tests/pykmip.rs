@@ -226,3 +226,46 @@ async fn wrong_client_certificate_is_refused() {
     let e = c.locate_by_name("x").await.unwrap_err();
     assert!(matches!(e, Error::Unreachable(_)), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_really_does_aes_256_gcm_with_the_aad() {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let server = PyKmip::start();
+    let c = server.client();
+    let uid = active_key(&c, "checked", ENC_DEC).await;
+    let iv = [0x5Au8; 12];
+    let (ct, tag) = c
+        .encrypt_gcm(&uid, b"checked independently", &iv, b"the aad")
+        .await
+        .unwrap();
+
+    // The same computation with the key material and aws-lc: identical.
+    let material = c.get_key_material(&uid).await.unwrap();
+    assert_eq!(material.len(), 32);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &material).unwrap());
+    let mut buf = b"checked independently".to_vec();
+    let local_tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(iv),
+            Aad::from(&b"the aad"[..]),
+            &mut buf,
+        )
+        .unwrap();
+    assert_eq!(buf, ct);
+    assert_eq!(local_tag.as_ref(), tag.as_slice());
+
+    // And what aws-lc seals, the server opens.
+    let mut buf = b"the other way".to_vec();
+    let t = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key([7; 12]),
+            Aad::from(&b"x"[..]),
+            &mut buf,
+        )
+        .unwrap();
+    let pt = c
+        .decrypt_gcm(&uid, &buf, &[7; 12], b"x", t.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(pt.as_slice(), b"the other way");
+}
