@@ -369,3 +369,37 @@ async fn revoked_keys_are_invalid_state_and_outages_are_503_within_budget() {
     assert_eq!(p.plaintext.0.as_slice(), b"kmip plaintext");
     env.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_share_the_kmip_pool() {
+    let env = start().await;
+    let c = std::sync::Arc::new(xks(&env));
+    // 32 callers against a pool of 8 KMIP connections: all wait their turn
+    // within the budget, none gets another caller's result.
+    let mut tasks = Vec::new();
+    for i in 0..32u8 {
+        let c = std::sync::Arc::clone(&c);
+        tasks.push(tokio::spawn(async move {
+            for round in 0..3u8 {
+                let plaintext = vec![i ^ round; 1 + usize::from(i) * 7];
+                let aad = [i, round];
+                let req = xks_client::encrypt_request(md("Encrypt"), &plaintext, Some(&aad), true);
+                let r = c.encrypt(&key("conf-main"), &req).await.unwrap();
+                let dreq = xks_client::decrypt_request(
+                    md("Decrypt"),
+                    &r.ciphertext.0,
+                    r.ciphertext_metadata.as_ref().map(|m| m.0.as_slice()),
+                    &r.initialization_vector.0,
+                    &r.authentication_tag.0,
+                    Some(&aad),
+                );
+                let p = c.decrypt(&key("conf-main"), &dreq).await.unwrap();
+                assert_eq!(p.plaintext.0.as_slice(), plaintext.as_slice());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    env.handle.shutdown().await;
+}
