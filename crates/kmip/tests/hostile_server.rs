@@ -188,3 +188,88 @@ async fn requests_carry_the_chosen_version_and_one_batch_item() {
         unique_identifier: "x",
     };
 }
+
+/// The operation of a request message.
+fn operation_of(req: &[u8]) -> Operation {
+    let root = Item::decode(req).unwrap();
+    let op = root
+        .child(Tag(0x42000F))
+        .and_then(|b| b.child(Tag(0x42005C)))
+        .and_then(Item::as_enum)
+        .unwrap();
+    Operation::from_u32(op)
+}
+
+fn discover_versions_answer(versions: &[(i32, i32)]) -> Vec<u8> {
+    let mut root = Item::decode(&response_for(Operation::DiscoverVersions)).unwrap();
+    if let Value::Structure(items) = &mut root.value {
+        if let Value::Structure(batch) = &mut items[1].value {
+            batch[2] = Item::structure(
+                Tag(0x42007C),
+                versions
+                    .iter()
+                    .map(|(ma, mi)| {
+                        Item::structure(
+                            Tag(0x420069),
+                            vec![
+                                Item::new(Tag(0x42006A), Value::Integer(*ma)),
+                                Item::new(Tag(0x42006B), Value::Integer(*mi)),
+                            ],
+                        )
+                    })
+                    .collect(),
+            );
+        }
+    }
+    root.encode().to_vec()
+}
+
+fn failure(op: Operation, reason: u32) -> Vec<u8> {
+    let mut root = Item::decode(&response_for(op)).unwrap();
+    if let Value::Structure(items) = &mut root.value {
+        if let Value::Structure(batch) = &mut items[1].value {
+            batch[1] = Item::new(Tag(0x42007F), Value::Enumeration(1));
+            batch[2] = Item::new(Tag(0x42007E), Value::Enumeration(reason));
+        }
+    }
+    root.encode().to_vec()
+}
+
+#[tokio::test]
+async fn negotiation_picks_1_4_and_refuses_servers_without_it() {
+    // A server that speaks 1.4 (among others) answers our [1.4] with [1.4].
+    let (mut settings, _d) = server(|req| match operation_of(req) {
+        Operation::DiscoverVersions => Some(discover_versions_answer(&[(1, 4)])),
+        op => Some(response_for(op)),
+    })
+    .await;
+    settings.negotiate = true;
+    let c = Client::new(settings).unwrap();
+    c.activate("1").await.unwrap();
+    assert_eq!(c.negotiated_version(), Some(ProtocolVersion::V1_4));
+
+    // A server without 1.4 (say 1.2 only) answers with an empty list: none
+    // in common, said clearly, nothing else sent.
+    let (mut settings, _d) = server(|req| match operation_of(req) {
+        Operation::DiscoverVersions => Some(discover_versions_answer(&[])),
+        _ => panic!("no request may follow a failed negotiation"),
+    })
+    .await;
+    settings.negotiate = true;
+    let c = Client::new(settings).unwrap();
+    let e = c.activate("1").await.unwrap_err();
+    assert!(matches!(e, Error::NoCommonVersion { .. }), "{e}");
+    assert_eq!(c.negotiated_version(), None);
+
+    // A server without Discover Versions (Operation Not Supported): our
+    // preferred version, 1.4.
+    let (mut settings, _d) = server(|req| match operation_of(req) {
+        Operation::DiscoverVersions => Some(failure(Operation::DiscoverVersions, 0x05)),
+        op => Some(response_for(op)),
+    })
+    .await;
+    settings.negotiate = true;
+    let c = Client::new(settings).unwrap();
+    c.activate("1").await.unwrap();
+    assert_eq!(c.negotiated_version(), Some(ProtocolVersion::V1_4));
+}
