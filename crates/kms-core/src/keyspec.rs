@@ -521,6 +521,34 @@ pub fn check_usage(r: &KeyRecord, op: Operation) -> Result<(), KmsError> {
     }
 }
 
+/// UpdateAlias: "the current KMS key and the new KMS key must be the same
+/// type (both symmetric or both asymmetric or both HMAC) and they must have
+/// the same key usage".
+pub fn alias_compatible(current: &KeyRecord, new: &KeyRecord) -> Result<(), KmsError> {
+    let family = |r: &KeyRecord| {
+        let (spec, usage) = of_record(r);
+        let kind = match class(spec, usage) {
+            KeyClass::Symmetric => "symmetric",
+            KeyClass::Hmac => "HMAC",
+            _ => "asymmetric",
+        };
+        (kind, usage)
+    };
+    let (a, b) = (family(current), family(new));
+    if a == b {
+        return Ok(());
+    }
+    Err(KmsError::Validation(format!(
+        "The alias cannot point to {} ({} {} key): its current key {} is a {} {} key; both keys must be of the same type (symmetric, asymmetric or HMAC) and key usage.",
+        new.arn,
+        b.0,
+        b.1.as_str(),
+        current.arn,
+        a.0,
+        a.1.as_str()
+    )))
+}
+
 /// The error for an algorithm the key's spec does not support.
 pub fn incompatible_algorithm(algorithm: &str, spec: KeySpec) -> KmsError {
     KmsError::InvalidKeyUsage(format!(

@@ -1222,3 +1222,55 @@ async fn material_survives_a_restart() {
         }
     }
 }
+
+/// UpdateAlias: both keys of the same type and key usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_alias_keeps_type_and_usage() {
+    let (_kms, c) = setup().await;
+    let sign_a = create(&c, "ECC_NIST_P256", "SIGN_VERIFY").await;
+    let sign_b = create(&c, "ML_DSA_65", "SIGN_VERIFY").await;
+    let agree = create(&c, "ECC_NIST_P256", "KEY_AGREEMENT").await;
+    let hmac = create(&c, "HMAC_256", "GENERATE_VERIFY_MAC").await;
+    let symmetric = c.create_key().send().await.unwrap();
+    let symmetric = symmetric.key_metadata().unwrap().key_id().to_owned();
+    c.create_alias()
+        .alias_name("alias/signer")
+        .target_key_id(&sign_a)
+        .send()
+        .await
+        .unwrap();
+    // Asymmetric SIGN_VERIFY → asymmetric SIGN_VERIFY of another spec: fine.
+    c.update_alias()
+        .alias_name("alias/signer")
+        .target_key_id(&sign_b)
+        .send()
+        .await
+        .unwrap();
+    for other in [&agree, &hmac, &symmetric] {
+        let (code, message) = err(c
+            .update_alias()
+            .alias_name("alias/signer")
+            .target_key_id(other)
+            .send()
+            .await
+            .unwrap_err());
+        assert_eq!(code, "ValidationException", "{message}");
+    }
+    let d = c
+        .describe_key()
+        .key_id("alias/signer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.key_metadata().unwrap().key_id(), sign_b);
+    // Signing through the alias.
+    let s = c
+        .sign()
+        .key_id("alias/signer")
+        .message(Blob::new(b"release".to_vec()))
+        .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+        .send()
+        .await
+        .unwrap();
+    assert!(s.signature().is_some());
+}
