@@ -1274,3 +1274,72 @@ async fn update_alias_keeps_type_and_usage() {
         .unwrap();
     assert!(s.signature().is_some());
 }
+
+/// The key state table applies to the new operations: a disabled key
+/// refuses Sign, Verify, GetPublicKey, GenerateMac, DeriveSharedSecret and
+/// Encapsulate with DisabledException; DryRun answers after validation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_states_and_dry_run() {
+    let (_kms, c) = setup().await;
+    let sign = create(&c, "ECC_NIST_P256", "SIGN_VERIFY").await;
+    let mac = create(&c, "HMAC_512", "GENERATE_VERIFY_MAC").await;
+    let kem = create(&c, "ML_KEM_1024", "ENCAPSULATE_DECAPSULATE").await;
+    let (code, _) = err(c
+        .sign()
+        .key_id(&sign)
+        .message(Blob::new(b"m".to_vec()))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .dry_run(true)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "DryRunOperationException");
+    for id in [&sign, &mac, &kem] {
+        c.disable_key().key_id(id).send().await.unwrap();
+    }
+    let (code, _) = err(c
+        .sign()
+        .key_id(&sign)
+        .message(Blob::new(b"m".to_vec()))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "DisabledException");
+    let (code, _) = err(c.get_public_key().key_id(&sign).send().await.unwrap_err());
+    assert_eq!(code, "DisabledException");
+    let (code, _) = err(c
+        .generate_mac()
+        .key_id(&mac)
+        .message(Blob::new(b"m".to_vec()))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha512)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "DisabledException");
+    let (code, _) = err(c
+        .encapsulate()
+        .key_id(&kem)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "DisabledException");
+    c.enable_key().key_id(&sign).send().await.unwrap();
+    c.schedule_key_deletion()
+        .key_id(&sign)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = err(c
+        .verify()
+        .key_id(&sign)
+        .message(Blob::new(b"m".to_vec()))
+        .signature(Blob::new(vec![0; 70]))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "KMSInvalidStateException");
+}
