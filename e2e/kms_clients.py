@@ -145,10 +145,73 @@ def public_key(key_id):
     return der, serialization.load_der_public_key(der)
 
 
+def ed25519ph_verify(public, message, signature):
+    """Ed25519ph (RFC 8032 5.1.7, SHA-512 prehash, empty context) written
+    here from the RFC's equations: neither cryptography nor openssl 3.0 has
+    it. Checks [S]B == R + [k]A in extended twisted Edwards coordinates."""
+    import hashlib
+    p = 2 ** 255 - 19
+    q = 2 ** 252 + 27742317777372353535851937790883648493
+    d = -121665 * pow(121666, p - 2, p) % p
+    sqrt_m1 = pow(2, (p - 1) // 4, p)
+
+    def decode(b):
+        y = int.from_bytes(b, "little")
+        sign, y = y >> 255, y & ((1 << 255) - 1)
+        if y >= p:
+            return None
+        x2 = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
+        x = pow(x2, (p + 3) // 8, p)
+        if (x * x - x2) % p:
+            x = x * sqrt_m1 % p
+        if (x * x - x2) % p or (x == 0 and sign):
+            return None
+        if x & 1 != sign:
+            x = p - x
+        return (x, y, 1, x * y % p)
+
+    def add(P, Q):
+        a = (P[1] - P[0]) * (Q[1] - Q[0]) % p
+        b = (P[1] + P[0]) * (Q[1] + Q[0]) % p
+        c = 2 * d * P[3] * Q[3] % p
+        e = 2 * P[2] * Q[2] % p
+        E, F, G, H = b - a, e - c, e + c, b + a
+        return (E * F % p, G * H % p, F * G % p, E * H % p)
+
+    def mul(k, P):
+        R = (0, 1, 1, 0)
+        while k:
+            if k & 1:
+                R = add(R, P)
+            P, k = add(P, P), k >> 1
+        return R
+
+    def encode(P):
+        zi = pow(P[2], p - 2, p)
+        x, y = P[0] * zi % p, P[1] * zi % p
+        return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+    if len(signature) != 64:
+        return False
+    base = decode((4 * pow(5, p - 2, p) % p).to_bytes(32, "little"))
+    A, R = decode(public), decode(signature[:32])
+    s = int.from_bytes(signature[32:], "little")
+    if A is None or R is None or s >= q:
+        return False
+    dom2 = b"SigEd25519 no Ed25519 collisions\x01\x00"
+    ph = hashlib.sha512(message).digest()
+    k = int.from_bytes(hashlib.sha512(dom2 + signature[:32] + public + ph).digest(), "little") % q
+    return encode(mul(s, base)) == encode(add(R, mul(k, A)))
+
+
 def verify_outside(pub, alg, message, signature, prehashed=False):
     """Raises InvalidSignature when `signature` does not verify."""
     h = HASHES.get(alg[-3:])
-    if alg.startswith("RSASSA_PSS"):
+    if alg == "ED25519_PH_SHA_512":
+        raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        if not ed25519ph_verify(raw, message, signature):
+            raise InvalidSignature()
+    elif alg.startswith("RSASSA_PSS"):
         pub.verify(signature, message, padding.PSS(mgf=padding.MGF1(h()), salt_length=h.digest_size),
                    Prehashed(h()) if prehashed else h())
     elif alg.startswith("RSASSA_PKCS1"):
@@ -177,7 +240,13 @@ def _():
             else:
                 raise AssertionError(f"{spec} {alg}: a tampered message verified")
             h = HASHES.get(alg[-3:])
-            if alg.startswith(("RSASSA", "ECDSA")):
+            if alg == "ED25519_PH_SHA_512":
+                d = hashes.Hash(hashes.SHA512())
+                d.update(message)
+                sig = client.sign(KeyId=key_id, Message=d.finalize(), MessageType="DIGEST",
+                                  SigningAlgorithm=alg)["Signature"]
+                verify_outside(pub, alg, message, sig)
+            elif alg.startswith(("RSASSA", "ECDSA")):
                 d = hashes.Hash(h())
                 d.update(message)
                 digest = d.finalize()

@@ -13,8 +13,9 @@
 //! by aws-lc (which zeroizes them).
 
 use crate::crypto::{CryptoError, Secret};
+use crate::ed25519ph::{self, Ed25519ph};
 use crate::keyspec::{EncryptionAlgorithm, KeySpec, KeyUsage, SigningAlgorithm};
-use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::signature::{self as sig, KeyPair as _, VerificationAlgorithm};
 use aws_lc_rs::{agreement, digest, hmac, kem, rand, rsa};
 use std::fmt;
@@ -56,7 +57,8 @@ enum Inner {
     RsaSign(rsa::KeyPair),
     RsaDecrypt(rsa::OaepPrivateDecryptingKey),
     Ecdsa(sig::EcdsaKeyPair),
-    Ed25519(sig::Ed25519KeyPair),
+    /// Pure Ed25519 (aws-lc) and the same key expanded for Ed25519ph.
+    Ed25519(sig::Ed25519KeyPair, Box<Ed25519ph>),
     MlDsa(sig::PqdsaKeyPair),
     Ecdh(agreement::PrivateKey),
     MlKem(kem::DecapsulationKey, kem::EncapsulationKey),
@@ -278,7 +280,13 @@ impl KeyMaterial {
             let kp = m(sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes))?;
             let der = m(kp.public_key().as_der())?.as_ref().to_vec();
             verifiers_ = verifiers(spec, usage, kp.public_key().as_ref())?;
-            (Inner::Ed25519(kp), der)
+            let seed = m(m(kp.seed())?.as_be_bytes())?;
+            let seed: [u8; 32] = m(<[u8; 32]>::try_from(seed.as_ref()))?;
+            let ph = Ed25519ph::from_seed(&zeroize::Zeroizing::new(seed));
+            if ph.public_key().as_slice() != kp.public_key().as_ref() {
+                return Err(AsymError::Material);
+            }
+            (Inner::Ed25519(kp, Box::new(ph)), der)
         } else if let Some(alg) = mldsa_alg(spec) {
             let kp = m(sig::PqdsaKeyPair::from_pkcs8(alg, bytes))?;
             let der = m(kp.public_key().as_der())?.as_ref().to_vec();
@@ -343,7 +351,10 @@ impl KeyMaterial {
                 .sign_digest(&prehashed(message)?)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| AsymError::Failed),
-            (Inner::Ed25519(kp), MessageType::Raw) => kp
+            (Inner::Ed25519(_, ph), _) if alg == SigningAlgorithm::Ed25519PhSha512 => {
+                Ok(ph.sign_prehashed(&ed25519_prehash(kind, message)?).to_vec())
+            }
+            (Inner::Ed25519(kp, _), MessageType::Raw) => kp
                 .try_sign(message)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| AsymError::Failed),
@@ -366,6 +377,14 @@ impl KeyMaterial {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), AsymError> {
+        if let (Inner::Ed25519(_, ph), SigningAlgorithm::Ed25519PhSha512) = (&self.inner, alg) {
+            let ph_message = ed25519_prehash(kind, message)?;
+            return if ed25519ph::verify_prehashed(&ph.public_key(), &ph_message, signature) {
+                Ok(())
+            } else {
+                Err(AsymError::BadSignature)
+            };
+        }
         let key = self
             .verifiers
             .iter()
@@ -474,6 +493,15 @@ impl KeyMaterial {
             .decapsulate(kem::Ciphertext::from(ciphertext))
             .map_err(|_| AsymError::BadCiphertext)?;
         Ok(Secret::from_slice(ss.as_ref()))
+    }
+}
+
+/// PH(M) for ED25519_PH_SHA_512: SHA-512 of a RAW message, or the
+/// 64-byte DIGEST as given.
+fn ed25519_prehash(kind: MessageType, message: &[u8]) -> Result<[u8; 64], AsymError> {
+    match kind {
+        MessageType::Raw => Ok(ed25519ph::prehash(message)),
+        MessageType::Digest => <[u8; 64]>::try_from(message).map_err(|_| AsymError::DigestLength),
     }
 }
 

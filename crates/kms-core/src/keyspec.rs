@@ -197,7 +197,7 @@ impl KeySpec {
             KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => &[S::EcdsaSha256],
             KeySpec::EccNistP384 => &[S::EcdsaSha384],
             KeySpec::EccNistP521 => &[S::EcdsaSha512],
-            KeySpec::EccNistEdwards25519 => &[S::Ed25519Sha512],
+            KeySpec::EccNistEdwards25519 => &[S::Ed25519Sha512, S::Ed25519PhSha512],
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[S::MlDsaShake256],
             _ => &[],
         }

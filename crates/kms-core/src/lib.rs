@@ -9,6 +9,7 @@ pub mod asymmetric;
 pub mod asymops;
 pub mod auth;
 pub mod crypto;
+pub mod ed25519ph;
 pub mod error;
 pub mod ids;
 pub mod keyops;

@@ -159,7 +159,9 @@ async fn every_key_spec_and_usage() {
                     assert_eq!(agree, ["ECDH"]);
                     assert!(sigs.is_empty() && enc.is_empty());
                 }
-                ("ECC_NIST_EDWARDS25519", _) => assert_eq!(sigs, ["ED25519_SHA_512"]),
+                ("ECC_NIST_EDWARDS25519", _) => {
+                    assert_eq!(sigs, ["ED25519_SHA_512", "ED25519_PH_SHA_512"])
+                }
                 (s, _) if s.starts_with("ML_DSA") => assert_eq!(sigs, ["ML_DSA_SHAKE_256"]),
                 (s, _) if s.starts_with("HMAC") => {
                     assert_eq!(macs, [format!("HMAC_SHA_{}", &s[5..])]);
@@ -229,20 +231,33 @@ fn verification(spec: &str, alg: &str) -> &'static dyn sig::VerificationAlgorith
 }
 
 /// The SPKI → the key bytes aws-lc-rs verifies with (it parses SPKI too).
+/// Ed25519ph (no aws-lc-rs verifier): kms-core's own verifier, itself
+/// checked against RFC 8032's vector, on the raw public key.
 fn verify_outside(spec: &str, alg: &str, spki: &[u8], message: &[u8], signature: &[u8]) {
+    if alg == "ED25519_PH_SHA_512" {
+        let public: [u8; 32] = spki[spki.len() - 32..].try_into().unwrap();
+        assert!(kms_core::ed25519ph::verify_prehashed(
+            &public,
+            &kms_core::ed25519ph::prehash(message),
+            signature
+        ));
+        return;
+    }
     sig::UnparsedPublicKey::new(verification(spec, alg), spki)
         .verify(message, signature)
         .unwrap_or_else(|_| panic!("{spec} {alg}: signature does not verify outside kms-core"));
 }
 
 fn digest_of(alg: &str, message: &[u8]) -> Option<Vec<u8>> {
-    let d = if alg.starts_with("ML_DSA") {
+    let d = if alg.starts_with("ML_DSA") || alg == "ED25519_SHA_512" {
         return None;
+    } else if alg == "ED25519_PH_SHA_512" {
+        &aws_lc_rs::digest::SHA512
     } else if alg.ends_with("_256") {
         &aws_lc_rs::digest::SHA256
     } else if alg.ends_with("_384") {
         &aws_lc_rs::digest::SHA384
-    } else if alg.ends_with("_512") && !alg.starts_with("ED25519") {
+    } else if alg.ends_with("_512") {
         &aws_lc_rs::digest::SHA512
     } else {
         return None;
