@@ -240,7 +240,16 @@ def _():
             else:
                 raise AssertionError(f"{spec} {alg}: a tampered message verified")
             h = HASHES.get(alg[-3:])
-            if alg == "ED25519_PH_SHA_512":
+            if alg == "ML_DSA_SHAKE_256":
+                # External mu computed here (cryptography's MLDSAMuHasher),
+                # signed by kms-core, verified as pure ML-DSA over the message.
+                hasher = mldsa.MLDSAMuHasher(pub)
+                hasher.update(message)
+                mu = hasher.finalize()
+                sig = client.sign(KeyId=key_id, Message=mu, MessageType="EXTERNAL_MU",
+                                  SigningAlgorithm=alg)["Signature"]
+                pub.verify(sig, message)
+            elif alg == "ED25519_PH_SHA_512":
                 d = hashes.Hash(hashes.SHA512())
                 d.update(message)
                 sig = client.sign(KeyId=key_id, Message=d.finalize(), MessageType="DIGEST",

@@ -6,7 +6,8 @@
 //!
 //! Serialized form (what the store wraps under the root key):
 //! * HMAC: the raw key (28/32/48/64 bytes);
-//! * RSA, ECC (ECDSA and ECDH), Ed25519, ML-DSA: PKCS#8 `PrivateKeyInfo` DER;
+//! * RSA, ECC (ECDSA and ECDH), Ed25519: PKCS#8 `PrivateKeyInfo` DER;
+//! * ML-DSA: the 32-byte FIPS 204 seed (older keys: PKCS#8);
 //! * ML-KEM: the raw FIPS 203 decapsulation key.
 //!
 //! No function here logs or formats key material; parsed keys are dropped
@@ -15,6 +16,7 @@
 use crate::crypto::{CryptoError, Secret};
 use crate::ed25519ph::{self, Ed25519ph};
 use crate::keyspec::{EncryptionAlgorithm, KeySpec, KeyUsage, SigningAlgorithm};
+use crate::mldsa_mu::MuKey;
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::signature::{self as sig, KeyPair as _, VerificationAlgorithm};
 use aws_lc_rs::{agreement, digest, hmac, kem, rand, rsa};
@@ -37,6 +39,8 @@ pub enum AsymError {
     BadPublicKey,
     #[error("the operation failed")]
     Failed,
+    #[error("this key does not support the operation")]
+    Unsupported,
 }
 
 impl From<AsymError> for CryptoError {
@@ -50,6 +54,8 @@ impl From<AsymError> for CryptoError {
 pub enum MessageType {
     Raw,
     Digest,
+    /// ML-DSA's 64-byte external μ.
+    ExternalMu,
 }
 
 enum Inner {
@@ -59,7 +65,8 @@ enum Inner {
     Ecdsa(sig::EcdsaKeyPair),
     /// Pure Ed25519 (aws-lc) and the same key expanded for Ed25519ph.
     Ed25519(sig::Ed25519KeyPair, Box<Ed25519ph>),
-    MlDsa(sig::PqdsaKeyPair),
+    /// aws-lc for pure ML-DSA; `ml-dsa` for external μ (keys stored as seeds).
+    MlDsa(sig::PqdsaKeyPair, Option<Box<MuKey>>),
     Ecdh(agreement::PrivateKey),
     MlKem(kem::DecapsulationKey, kem::EncapsulationKey),
 }
@@ -214,9 +221,9 @@ pub fn generate(spec: KeySpec, usage: KeyUsage) -> Result<Secret, AsymError> {
         let kp = m(sig::Ed25519KeyPair::generate())?;
         return Ok(Secret::new(m(kp.to_pkcs8v1())?.as_ref().to_vec()));
     }
-    if let Some(alg) = mldsa_alg(spec) {
-        let kp = m(sig::PqdsaKeyPair::generate(alg))?;
-        return Ok(Secret::new(m(kp.to_pkcs8v1())?.as_ref().to_vec()));
+    if mldsa_alg(spec).is_some() {
+        // The seed: both aws-lc and ml-dsa (external μ) expand it.
+        return crate::crypto::random_bytes(32).map_err(|_| AsymError::Material);
     }
     if let Some((alg, _)) = mlkem_alg(spec) {
         let dk = m(kem::DecapsulationKey::generate(alg))?;
@@ -288,10 +295,20 @@ impl KeyMaterial {
             }
             (Inner::Ed25519(kp, Box::new(ph)), der)
         } else if let Some(alg) = mldsa_alg(spec) {
-            let kp = m(sig::PqdsaKeyPair::from_pkcs8(alg, bytes))?;
+            let (kp, mu) = if let Ok(seed) = <[u8; 32]>::try_from(bytes) {
+                let seed = zeroize::Zeroizing::new(seed);
+                let kp = m(sig::PqdsaKeyPair::from_seed(alg, &seed[..]))?;
+                let mu = MuKey::from_seed(spec, &seed).ok_or(AsymError::Material)?;
+                if mu.public_key().as_slice() != kp.public_key().as_ref() {
+                    return Err(AsymError::Material);
+                }
+                (kp, Some(Box::new(mu)))
+            } else {
+                (m(sig::PqdsaKeyPair::from_pkcs8(alg, bytes))?, None)
+            };
             let der = m(kp.public_key().as_der())?.as_ref().to_vec();
             verifiers_ = verifiers(spec, usage, kp.public_key().as_ref())?;
-            (Inner::MlDsa(kp), der)
+            (Inner::MlDsa(kp, mu), der)
         } else if let Some((alg, n)) = mlkem_alg(spec) {
             let dk = m(kem::DecapsulationKey::new(alg, bytes))?;
             let ek = m(kem::EncapsulationKey::new(alg, mlkem_ek_of_dk(n, bytes)?))?;
@@ -340,6 +357,7 @@ impl KeyMaterial {
                     MessageType::Digest => kp
                         .sign_digest(enc, &prehashed(message)?, &mut out)
                         .map_err(|_| AsymError::Failed)?,
+                    MessageType::ExternalMu => return Err(AsymError::Algorithm),
                 }
                 Ok(out)
             }
@@ -358,7 +376,12 @@ impl KeyMaterial {
                 .try_sign(message)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| AsymError::Failed),
-            (Inner::MlDsa(kp), MessageType::Raw) => {
+            (Inner::MlDsa(_, mu), MessageType::ExternalMu) => mu
+                .as_ref()
+                .ok_or(AsymError::Unsupported)?
+                .sign_mu(message)
+                .ok_or(AsymError::DigestLength),
+            (Inner::MlDsa(kp, _), MessageType::Raw) => {
                 let mut out = vec![0u8; kp.algorithm().signature_len()];
                 let n = kp.sign(message, &mut out).map_err(|_| AsymError::Failed)?;
                 out.truncate(n);
@@ -385,6 +408,17 @@ impl KeyMaterial {
                 Err(AsymError::BadSignature)
             };
         }
+        if let (Inner::MlDsa(_, mu), MessageType::ExternalMu) = (&self.inner, kind) {
+            let mu = mu.as_ref().ok_or(AsymError::Unsupported)?;
+            if message.len() != 64 {
+                return Err(AsymError::DigestLength);
+            }
+            return if mu.verify_mu(message, signature) {
+                Ok(())
+            } else {
+                Err(AsymError::BadSignature)
+            };
+        }
         let key = self
             .verifiers
             .iter()
@@ -395,6 +429,7 @@ impl KeyMaterial {
             MessageType::Raw => key
                 .verify_sig(message, signature)
                 .map_err(|_| AsymError::BadSignature),
+            MessageType::ExternalMu => Err(AsymError::Algorithm),
             MessageType::Digest => {
                 let d = digest_alg(alg).ok_or(AsymError::Algorithm)?;
                 let digest = digest::Digest::import_less_safe(message, d)
@@ -502,6 +537,7 @@ fn ed25519_prehash(kind: MessageType, message: &[u8]) -> Result<[u8; 64], AsymEr
     match kind {
         MessageType::Raw => Ok(ed25519ph::prehash(message)),
         MessageType::Digest => <[u8; 64]>::try_from(message).map_err(|_| AsymError::DigestLength),
+        MessageType::ExternalMu => Err(AsymError::Algorithm),
     }
 }
 

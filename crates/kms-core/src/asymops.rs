@@ -168,16 +168,18 @@ fn signing_params(
             MessageType::Digest
         }
         "EXTERNAL_MU" => {
-            return Err(if alg == SigningAlgorithm::MlDsaShake256 {
-                KmsError::UnsupportedOperation(
-                    "MessageType EXTERNAL_MU is not supported by kms-core; sign the RAW message."
-                        .into(),
-                )
-            } else {
-                KmsError::Validation(format!(
+            if alg != SigningAlgorithm::MlDsaShake256 {
+                return Err(KmsError::Validation(format!(
                     "MessageType EXTERNAL_MU is valid only with ML_DSA_SHAKE_256, not {name}."
-                ))
-            })
+                )));
+            }
+            if message.len() != 64 {
+                return Err(KmsError::Validation(
+                    "With MessageType EXTERNAL_MU the message must be the 64-byte representative μ."
+                        .into(),
+                ));
+            }
+            MessageType::ExternalMu
         }
         _ => MessageType::Raw,
     };
@@ -185,7 +187,12 @@ fn signing_params(
 }
 
 fn asym_internal(e: AsymError) -> KmsError {
-    KmsError::Internal(format!("Cryptographic failure: {e}"))
+    match e {
+        AsymError::Unsupported => KmsError::UnsupportedOperation(
+            "This key was created before kms-core supported MessageType EXTERNAL_MU; sign the RAW message.".into(),
+        ),
+        e => KmsError::Internal(format!("Cryptographic failure: {e}")),
+    }
 }
 
 pub fn sign(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {

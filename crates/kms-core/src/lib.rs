@@ -15,6 +15,7 @@ pub mod ids;
 pub mod keyops;
 pub mod keys;
 pub mod keyspec;
+pub mod mldsa_mu;
 pub mod model;
 pub mod ops;
 pub mod protocol;

@@ -367,6 +367,50 @@ async fn sign_and_verify_every_algorithm() {
                     );
                 }
             } else {
+                if alg == "ML_DSA_SHAKE_256" {
+                    // EXTERNAL_MU: sign μ, verify as pure ML-DSA over the
+                    // message (aws-lc) and the other way round.
+                    let pk_len = match spec {
+                        "ML_DSA_44" => 1312,
+                        "ML_DSA_65" => 1952,
+                        _ => 2592,
+                    };
+                    let ks = kms_core::keyspec::KeySpec::parse(spec).unwrap();
+                    let mu =
+                        kms_core::mldsa_mu::external_mu(ks, &spki[spki.len() - pk_len..], &message)
+                            .unwrap();
+                    let s = c
+                        .sign()
+                        .key_id(&id)
+                        .message(Blob::new(mu.clone()))
+                        .message_type(MessageType::ExternalMu)
+                        .signing_algorithm(a.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    verify_outside(spec, alg, &spki, &message, s.signature().unwrap().as_ref());
+                    assert!(c
+                        .verify()
+                        .key_id(&id)
+                        .message(Blob::new(mu.clone()))
+                        .message_type(MessageType::ExternalMu)
+                        .signature(Blob::new(signature.clone()))
+                        .signing_algorithm(a.clone())
+                        .send()
+                        .await
+                        .unwrap()
+                        .signature_valid());
+                    let (code, _) = err(c
+                        .sign()
+                        .key_id(&id)
+                        .message(Blob::new(mu[1..].to_vec()))
+                        .message_type(MessageType::ExternalMu)
+                        .signing_algorithm(a.clone())
+                        .send()
+                        .await
+                        .unwrap_err());
+                    assert_eq!(code, "ValidationException");
+                }
                 let (code, _) = err(c
                     .sign()
                     .key_id(&id)
