@@ -566,14 +566,38 @@ pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Vec<u8>, Secret), AsymEr
         let public = m(kp.public_key().as_der())?.as_ref().to_vec();
         return Ok((public, Secret::new(m(kp.to_pkcs8v1())?.as_ref().to_vec())));
     }
-    if let Some((alg, n)) = mlkem_alg(spec) {
-        let dk = m(kem::DecapsulationKey::generate(alg))?;
-        let ek = m(dk.encapsulation_key())?;
-        let public = mlkem_spki(n, m(ek.key_bytes())?.as_ref());
-        let private = m(dk.key_bytes())?;
-        return Ok((public, Secret::new(mlkem_pkcs8(n, private.as_ref()))));
+    if let Some((_, n)) = mlkem_alg(spec) {
+        // The seed form (d ‖ z, 64 bytes), which most ML-KEM libraries read;
+        // RustCrypto's ml-kem derives the encapsulation key from it
+        // (aws-lc-rs cannot take seeds).
+        let seed = crate::crypto::random_bytes(64).map_err(|_| AsymError::Material)?;
+        let ek = mlkem_ek_from_seed(spec, seed.expose())?;
+        let public = mlkem_spki(n, &ek);
+        return Ok((public, Secret::new(mlkem_pkcs8_seed(n, seed.expose()))));
     }
     Err(AsymError::Algorithm)
+}
+
+/// The encapsulation key of the ML-KEM key with this 64-byte seed
+/// (FIPS 203 ML-KEM.KeyGen_internal(d, z)).
+fn mlkem_ek_from_seed(spec: KeySpec, seed: &[u8]) -> Result<Vec<u8>, AsymError> {
+    use ml_kem::{DecapsulationKey, KeyExport, MlKem1024, MlKem512, MlKem768, Seed};
+    let seed = Seed::try_from(seed).map_err(|_| AsymError::Material)?;
+    Ok(match spec {
+        KeySpec::MlKem512 => DecapsulationKey::<MlKem512>::from_seed(seed)
+            .encapsulation_key()
+            .to_bytes()
+            .to_vec(),
+        KeySpec::MlKem768 => DecapsulationKey::<MlKem768>::from_seed(seed)
+            .encapsulation_key()
+            .to_bytes()
+            .to_vec(),
+        KeySpec::MlKem1024 => DecapsulationKey::<MlKem1024>::from_seed(seed)
+            .encapsulation_key()
+            .to_bytes()
+            .to_vec(),
+        _ => return Err(AsymError::Algorithm),
+    })
 }
 
 // --- minimal DER for ML-KEM keys (aws-lc-rs has no DER encoding for them)
@@ -622,11 +646,12 @@ pub fn mlkem_spki(n: u8, ek: &[u8]) -> Vec<u8> {
     der(0x30, &body)
 }
 
-/// PKCS#8 PrivateKeyInfo of an ML-KEM key in the `expandedKey` form.
-fn mlkem_pkcs8(n: u8, dk: &[u8]) -> Vec<u8> {
+/// PKCS#8 PrivateKeyInfo of an ML-KEM key in the `seed` form
+/// (`ML-KEM-PrivateKey ::= CHOICE { seed [0] OCTET STRING (SIZE (64)), ... }`).
+fn mlkem_pkcs8_seed(n: u8, seed: &[u8]) -> Vec<u8> {
     let mut body = der(0x02, &[0]);
     body.extend(mlkem_alg_id(n));
-    body.extend(der(0x04, &der(0x04, dk)));
+    body.extend(der(0x04, &der(0x80, seed)));
     der(0x30, &body)
 }
 
@@ -729,6 +754,23 @@ mod tests {
             assert!(k.decapsulate(&ct[1..]).is_err());
             assert_eq!(k.public_key_der()[0], 0x30);
         }
+    }
+
+    /// A seed-form ML-KEM data key pair: the public key from ml-kem takes
+    /// aws-lc encapsulations that ml-kem decapsulates.
+    #[test]
+    fn mlkem_seed_pairs_agree_with_aws_lc() {
+        use ml_kem::{Decapsulate, DecapsulationKey, MlKem768, Seed};
+        let (public, private) = generate_data_key_pair(KeySpec::MlKem768).unwrap();
+        let p = private.expose();
+        assert_eq!(&p[p.len() - 66..p.len() - 64], &[0x80, 0x40]);
+        let seed = Seed::try_from(&p[p.len() - 64..]).unwrap();
+        let ek =
+            kem::EncapsulationKey::new(&kem::ML_KEM_768, &public[public.len() - 1184..]).unwrap();
+        let (ct, ss) = ek.encapsulate().unwrap();
+        let dk = DecapsulationKey::<MlKem768>::from_seed(seed);
+        let ct = ml_kem::Ciphertext::<MlKem768>::try_from(ct.as_ref()).unwrap();
+        assert_eq!(dk.decapsulate(&ct).as_slice(), ss.as_ref());
     }
 
     #[test]

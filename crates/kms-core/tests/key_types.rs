@@ -914,19 +914,40 @@ async fn data_key_pairs_of_every_spec() {
                 .unwrap_or_else(|_| panic!("{spec}: the pair does not match"));
         }
         if spec.starts_with("ML_KEM") {
-            // PKCS#8 expandedKey form: the last bytes are the decapsulation key.
-            let (alg, dk_len) = match spec {
-                "ML_KEM_512" => (&aws_lc_rs::kem::ML_KEM_512, 1632),
-                "ML_KEM_768" => (&aws_lc_rs::kem::ML_KEM_768, 2400),
-                _ => (&aws_lc_rs::kem::ML_KEM_1024, 3168),
+            // PKCS#8 seed form ([0] 64 bytes, last in the DER): aws-lc
+            // encapsulates to the public key, ml-kem decapsulates with the seed.
+            use ml_kem::Decapsulate;
+            assert_eq!(
+                &private[private.len() - 66..private.len() - 64],
+                &[0x80, 0x40]
+            );
+            let seed = ml_kem::Seed::try_from(&private[private.len() - 64..]).unwrap();
+            let (alg, len) = match spec {
+                "ML_KEM_512" => (&aws_lc_rs::kem::ML_KEM_512, 800),
+                "ML_KEM_768" => (&aws_lc_rs::kem::ML_KEM_768, 1184),
+                _ => (&aws_lc_rs::kem::ML_KEM_1024, 1568),
             };
-            let dk = aws_lc_rs::kem::DecapsulationKey::new(alg, &private[private.len() - dk_len..])
-                .unwrap();
-            let ek_len = ek_len(alg);
-            let ek = aws_lc_rs::kem::EncapsulationKey::new(alg, &public[public.len() - ek_len..])
-                .unwrap();
+            let ek =
+                aws_lc_rs::kem::EncapsulationKey::new(alg, &public[public.len() - len..]).unwrap();
             let (ct, ss) = ek.encapsulate().unwrap();
-            assert_eq!(dk.decapsulate(ct).unwrap().as_ref(), ss.as_ref());
+            let got = match spec {
+                "ML_KEM_512" => ml_kem::DecapsulationKey::<ml_kem::MlKem512>::from_seed(seed)
+                    .decapsulate(
+                        &ml_kem::Ciphertext::<ml_kem::MlKem512>::try_from(ct.as_ref()).unwrap(),
+                    )
+                    .to_vec(),
+                "ML_KEM_768" => ml_kem::DecapsulationKey::<ml_kem::MlKem768>::from_seed(seed)
+                    .decapsulate(
+                        &ml_kem::Ciphertext::<ml_kem::MlKem768>::try_from(ct.as_ref()).unwrap(),
+                    )
+                    .to_vec(),
+                _ => ml_kem::DecapsulationKey::<ml_kem::MlKem1024>::from_seed(seed)
+                    .decapsulate(
+                        &ml_kem::Ciphertext::<ml_kem::MlKem1024>::try_from(ct.as_ref()).unwrap(),
+                    )
+                    .to_vec(),
+            };
+            assert_eq!(got, ss.as_ref(), "{spec}");
         }
     }
     let r = c
