@@ -132,6 +132,8 @@ pub enum BackendConfig {
         #[serde(default = "default_reload_ms")]
         reload_interval_ms: u64,
     },
+    /// A PKCS#11 token (HSM).
+    Pkcs11(crate::backend::pkcs11::config::Pkcs11Config),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -287,6 +289,7 @@ impl Config {
                         fix(f);
                     }
                 }
+                BackendConfig::Pkcs11(p) => p.resolve_paths(base),
             }
         }
         for ks in &mut self.key_stores {
@@ -368,6 +371,7 @@ impl Config {
                         bail!("[backends.{name}] reload_interval_ms must be positive");
                     }
                 }
+                BackendConfig::Pkcs11(p) => p.validate(name)?,
             }
         }
         if self.key_stores.is_empty() {

@@ -345,7 +345,8 @@ impl Proxy {
             return Err(internal("backend returned a malformed AES-GCM result"));
         }
         let cdiv = if v.want_cdiv {
-            // Appendix C: hash first, then prove the result decrypts.
+            // Appendix C: hash first, then prove the result decrypts (not
+            // possible for an encrypt-only key on an HSM that enforces it).
             let cdiv = cdiv_sha256(
                 v.aad,
                 &metadata,
@@ -353,21 +354,23 @@ impl Proxy {
                 &sealed.ciphertext,
                 &sealed.tag,
             );
-            let check = timed(
-                deadline,
-                store.backend.decrypt(
-                    &key,
-                    &info.current_version,
-                    &sealed.ciphertext,
-                    &sealed.iv,
-                    &sealed.tag,
-                    &aad,
-                ),
-            )
-            .await
-            .map_err(|e| internal(format!("verification decrypt failed: {:?}", e.detail)))?;
-            if check.as_slice() != v.plaintext {
-                return Err(internal("verification decrypt returned other plaintext"));
+            if info.usage.decrypt {
+                let check = timed(
+                    deadline,
+                    store.backend.decrypt(
+                        &key,
+                        &info.current_version,
+                        &sealed.ciphertext,
+                        &sealed.iv,
+                        &sealed.tag,
+                        &aad,
+                    ),
+                )
+                .await
+                .map_err(|e| internal(format!("verification decrypt failed: {:?}", e.detail)))?;
+                if check.as_slice() != v.plaintext {
+                    return Err(internal("verification decrypt returned other plaintext"));
+                }
             }
             Some(Bytes64(cdiv.to_vec()))
         } else {
