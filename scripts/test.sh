@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+# SoftHSM2 for the PKCS#11 backend tests (xks-proxy, conformance).
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

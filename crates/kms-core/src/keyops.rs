@@ -33,7 +33,7 @@ pub(crate) fn str_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
     body.get(name).and_then(Value::as_str)
 }
 
-fn b64_field(body: &Value, name: &str) -> Result<Option<Secret>, KmsError> {
+pub(crate) fn b64_field(body: &Value, name: &str) -> Result<Option<Secret>, KmsError> {
     match str_field(body, name) {
         None => Ok(None),
         Some(s) => STANDARD
@@ -119,7 +119,7 @@ impl Ctx<'_> {
             .ok_or_else(|| self.key_not_found(&key_id))
     }
 
-    fn resolve_for(
+    pub(crate) fn resolve_for(
         &self,
         body: &Value,
         field: &str,
@@ -158,10 +158,11 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
     m.insert("KeySpec".into(), json!(r.key_spec));
     m.insert("EncryptionAlgorithms".into(), json!([SYMMETRIC_DEFAULT]));
     m.insert("MultiRegion".into(), json!(r.multi_region));
+    crate::keyspec::insert_type_fields(&mut m, r);
     Value::Object(m)
 }
 
-fn dry_run(body: &Value) -> Result<(), KmsError> {
+pub(crate) fn dry_run(body: &Value) -> Result<(), KmsError> {
     if body.get("DryRun").and_then(Value::as_bool) == Some(true) {
         return Err(KmsError::DryRunOperation);
     }
@@ -169,20 +170,17 @@ fn dry_run(body: &Value) -> Result<(), KmsError> {
 }
 
 pub fn create_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
-    let key_spec = str_field(body, "KeySpec")
-        .or_else(|| str_field(body, "CustomerMasterKeySpec"))
-        .unwrap_or(SYMMETRIC_DEFAULT);
-    if key_spec != SYMMETRIC_DEFAULT {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "KeySpec {key_spec} is not supported by this version of kms-core yet; only SYMMETRIC_DEFAULT keys can be created."
-        )));
-    }
-    let usage = str_field(body, "KeyUsage").unwrap_or("ENCRYPT_DECRYPT");
-    if usage != "ENCRYPT_DECRYPT" {
-        return Err(KmsError::Validation(format!(
-            "KeyUsage {usage} is not compatible with KeySpec {key_spec}"
-        )));
-    }
+    create_key_with_material(ctx, body, None)
+}
+
+/// CreateKey with material generated beforehand (off the async runtime,
+/// see `asymops::create_key`); `None` generates it here.
+pub fn create_key_with_material(
+    ctx: &Ctx<'_>,
+    body: &Value,
+    material: Option<Secret>,
+) -> Result<Value, KmsError> {
+    let (spec, usage) = crate::keyspec::parse_create(body)?;
     let origin = str_field(body, "Origin").unwrap_or("AWS_KMS");
     if origin != "AWS_KMS" {
         return Err(KmsError::UnsupportedOperation(format!(
@@ -207,6 +205,8 @@ pub fn create_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
         now(),
         str_field(body, "Policy").map(str::to_owned),
     );
+    record.key_spec = spec.as_str().to_owned();
+    record.key_usage = usage.as_str().to_owned();
     if let Some(tags) = body.get("Tags").and_then(Value::as_array) {
         for t in tags {
             if let (Some(k), Some(v)) = (str_field(t, "TagKey"), str_field(t, "TagValue")) {
@@ -219,7 +219,10 @@ pub fn create_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
             }
         }
     }
-    let material = crypto::new_key_material().map_err(crypto_internal)?;
+    let material = match material {
+        Some(m) => m,
+        None => crate::asymops::new_material(spec, usage)?,
+    };
     let arn = record.arn.clone();
     let entry = ctx
         .store
@@ -286,12 +289,12 @@ pub fn set_enabled(ctx: &Ctx<'_>, body: &Value, enable: bool) -> Result<Value, K
     Ok(json!({}))
 }
 
-fn crypto_internal(e: CryptoError) -> KmsError {
+pub(crate) fn crypto_internal(e: CryptoError) -> KmsError {
     KmsError::Internal(format!("Cryptographic failure: {e}"))
 }
 
 /// The canonical encryption context of a request (AAD).
-fn context(body: &Value, field: &str) -> Vec<u8> {
+pub(crate) fn context(body: &Value, field: &str) -> Vec<u8> {
     let pairs: Vec<(&str, &str)> = body
         .get(field)
         .and_then(Value::as_object)
@@ -304,7 +307,7 @@ fn context(body: &Value, field: &str) -> Vec<u8> {
     crypto::canonical_context(pairs)
 }
 
-fn check_algorithm(body: &Value, field: &str) -> Result<(), KmsError> {
+pub(crate) fn check_algorithm(body: &Value, field: &str) -> Result<(), KmsError> {
     match str_field(body, field) {
         None | Some(SYMMETRIC_DEFAULT) => Ok(()),
         Some(other) => Err(KmsError::InvalidKeyUsage(format!(
@@ -313,7 +316,11 @@ fn check_algorithm(body: &Value, field: &str) -> Result<(), KmsError> {
     }
 }
 
-fn seal(entry: &KeyEntry, plaintext: &[u8], ctx_bytes: &[u8]) -> Result<Vec<u8>, KmsError> {
+pub(crate) fn seal(
+    entry: &KeyEntry,
+    plaintext: &[u8],
+    ctx_bytes: &[u8],
+) -> Result<Vec<u8>, KmsError> {
     let key = entry
         .current()
         .ok_or_else(|| KmsError::Internal("The key's current material is missing.".into()))?;
@@ -330,7 +337,7 @@ fn invalid_ciphertext() -> KmsError {
 }
 
 /// Decrypts a blob with the key it names, in the caller's namespace.
-fn open(
+pub(crate) fn open(
     ctx: &Ctx<'_>,
     blob_bytes: &[u8],
     ctx_bytes: &[u8],
@@ -363,6 +370,9 @@ fn open(
 }
 
 pub fn encrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
+    if let Some(entry) = crate::asymops::non_symmetric_key(ctx, body, "KeyId")? {
+        return crate::asymops::encrypt(ctx, body, &entry);
+    }
     check_algorithm(body, "EncryptionAlgorithm")?;
     let entry = ctx.resolve_for(body, "KeyId", Operation::Encrypt)?;
     let plaintext = b64_field(body, "Plaintext")?.unwrap_or_else(|| Secret::new(Vec::new()));
@@ -380,6 +390,9 @@ pub fn encrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
 }
 
 pub fn decrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
+    if let Some(entry) = crate::asymops::non_symmetric_key(ctx, body, "KeyId")? {
+        return crate::asymops::decrypt(ctx, body, &entry);
+    }
     check_algorithm(body, "EncryptionAlgorithm")?;
     let blob = b64_field(body, "CiphertextBlob")?.unwrap_or_else(|| Secret::new(Vec::new()));
     let (entry, plaintext) = open(
@@ -399,6 +412,9 @@ pub fn decrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
 }
 
 pub fn re_encrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
+    if let Some(out) = crate::asymops::re_encrypt(ctx, body)? {
+        return Ok(out);
+    }
     check_algorithm(body, "SourceEncryptionAlgorithm")?;
     check_algorithm(body, "DestinationEncryptionAlgorithm")?;
     let blob = b64_field(body, "CiphertextBlob")?.unwrap_or_else(|| Secret::new(Vec::new()));
@@ -437,6 +453,7 @@ pub fn generate_data_key(
         Operation::GenerateDataKeyWithoutPlaintext
     };
     let entry = ctx.resolve_for(body, "KeyId", op)?;
+    crate::keyspec::check_usage(&entry.record, op)?;
     let len = crypto::data_key_len(
         str_field(body, "KeySpec"),
         body.get("NumberOfBytes").and_then(Value::as_i64),

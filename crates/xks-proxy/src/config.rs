@@ -134,6 +134,8 @@ pub enum BackendConfig {
     },
     /// A KMIP 1.4 key manager (`crate::backend::kmip`).
     Kmip(crate::backend::kmip::KmipConfig),
+    /// A PKCS#11 token (HSM).
+    Pkcs11(crate::backend::pkcs11::config::Pkcs11Config),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -290,6 +292,7 @@ impl Config {
                     }
                 }
                 BackendConfig::Kmip(k) => k.resolve_paths(fix),
+                BackendConfig::Pkcs11(p) => p.resolve_paths(base),
             }
         }
         for ks in &mut self.key_stores {
@@ -372,6 +375,7 @@ impl Config {
                     }
                 }
                 BackendConfig::Kmip(k) => k.validate(name)?,
+                BackendConfig::Pkcs11(p) => p.validate(name)?,
             }
         }
         if self.key_stores.is_empty() {

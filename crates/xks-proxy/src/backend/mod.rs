@@ -7,6 +7,7 @@
 //! embedded software key manager plug in behind the same four calls.
 
 pub mod kmip;
+pub mod pkcs11;
 pub mod software;
 
 use async_trait::async_trait;

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Load benchmark of xks-proxy on the PKCS#11 backend with SoftHSM2 (token
+# made in a temp dir), over TLS with keep-alive, load generator
+# (xks-conformance load) on the same machine. Prints one report per scenario
+# and the proxy's CPU time per request.
+#
+#   bash bench/xks-proxy-pkcs11-load.sh
+#   DURATION=20 MAX_SESSIONS=4 bash bench/xks-proxy-pkcs11-load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+LOG_LEVEL=${LOG_LEVEL:-info}
+MAX_SESSIONS=${MAX_SESSIONS:-8}
+MODULE=${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+[ -e "$MODULE" ] || { echo "SoftHSM2 module $MODULE not found: apt-get install softhsm2" >&2; exit 1; }
+cargo build --release -q -p xks-proxy -p conformance --bins --example pkcs11_keygen
+BIN=target/release
+WORK=$(mktemp -d)
+trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+# A SoftHSM2 token with the benchmark key and the health key.
+mkdir -p "$WORK/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$WORK/tokens" > "$WORK/softhsm2.conf"
+export SOFTHSM2_CONF="$WORK/softhsm2.conf"
+softhsm2-util --init-token --free --label xks-bench --so-pin 87654321 --pin 12345678 >/dev/null
+printf '12345678\n' > "$WORK/hsm.pin"
+XKS_PKCS11_PIN=12345678 $BIN/examples/pkcs11_keygen "$MODULE" xks-bench bench-key xks-health >/dev/null
+
+# Certificates and credentials from the demo, then point its key store at the token.
+PID=
+$BIN/xks-proxy demo --dir "$WORK" --listen 127.0.0.1:0 > "$WORK/demo.out" 2>&1 &
+PID=$!
+for _ in $(seq 100); do grep -q "Manage keys" "$WORK/demo.out" 2>/dev/null && break; sleep 0.1; done
+kill $PID; wait $PID 2>/dev/null || true
+AK=$(grep "access key id" "$WORK/demo.out" | awk '{print $NF}')
+PORT=$((20000 + RANDOM % 20000))
+sed -i "s/^listen = .*/listen = \"127.0.0.1:$PORT\"/" "$WORK/config.toml"
+sed -i 's/^backend = "embedded"$/backend = "hsm"\nrate_limit = { requests_per_second = 0 }/' "$WORK/config.toml"
+cat >> "$WORK/config.toml" <<EOC
+
+[backends.hsm]
+type = "pkcs11"
+module = "$MODULE"
+token_label = "xks-bench"
+user_pin_file = "hsm.pin"
+health_key_label = "xks-health"
+max_sessions = $MAX_SESSIONS
+
+[log]
+level = "$LOG_LEVEL"
+EOC
+
+$BIN/xks-proxy --config "$WORK/config.toml" > "$WORK/proxy.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do grep -q "listening" "$WORK/proxy.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "listening" "$WORK/proxy.log" || { cat "$WORK/proxy.log"; exit 1; }
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+TICK=$(getconf CLK_TCK)
+
+run() {
+  local name=$1; shift
+  local before after reqs
+  before=$(cpu_ticks)
+  $BIN/xks-conformance load --endpoint "https://localhost:$PORT" --uri-path /demo/kms/xks/v1 \
+    --access-key-id "$AK" --secret-access-key-file "$WORK/secret_access_key" --ca-file "$WORK/ca.pem" \
+    --key-id bench-key --duration "$DURATION" --json "$@" > "$WORK/report.json" || true
+  after=$(cpu_ticks)
+  reqs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$WORK/report.json")
+  python3 - "$WORK/report.json" "$name" "$before" "$after" "$TICK" "$reqs" "$DURATION" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); name = sys.argv[2]
+before, after, tick, reqs, dur = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
+cpu_s = (after - before) / tick
+per_req = cpu_s / max(reqs, 1) * 1e6 * dur / (dur + 1.0)
+print(f"{name}: {r['achieved_rps']:.0f} req/s, p50 {r['p50_us']/1000:.3f} ms, p99 {r['p99_us']/1000:.3f} ms, "
+      f"p99.9 {r['p999_us']/1000:.3f} ms, max {r['max_us']/1000:.1f} ms, errors {sum(r['errors'].values())} {r['errors']}, "
+      f"proxy CPU ~{per_req:.1f} us/req")
+PY
+}
+
+echo "loadavg before: $(cat /proc/loadavg)"
+run "encrypt 32 B, concurrency 32      " --concurrency 32 --sizes 32
+run "encrypt 4 KiB, concurrency 32     " --concurrency 32 --sizes 4096
+run "decrypt 32 B, concurrency 32      " --concurrency 32 --sizes 32 --mix decrypt
+run "encrypt 32 B, steady 1800 req/s   " --concurrency 32 --sizes 32 --rate 1800
+echo "loadavg after: $(cat /proc/loadavg)"
