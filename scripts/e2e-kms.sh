@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of kms-core with the official AWS clients (aws CLI, boto3
-# and the AWS Encryption SDK, installed from PyPI into .venv). Run by
-# scripts/test.sh.
+# and the AWS Encryption SDK, installed from PyPI into .venv), and interop
+# of the asymmetric key types with Python `cryptography` and the openssl
+# command line. Run by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -12,7 +13,11 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
   fi
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check awscli==1.46.3 boto3==1.44.5 aws-encryption-sdk==4.0.7
+if ! command -v openssl >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check awscli==1.46.3 boto3==1.44.5 aws-encryption-sdk==4.0.7 cryptography==50.0.2
 cargo build -q -p kms-core
 WORK=$(mktemp -d)
 PORT=$((20000 + RANDOM % 20000))

@@ -22,6 +22,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== PyKMIP for the KMIP tests"
+bash scripts/pykmip-venv.sh
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== end-to-end: kms-core with the aws CLI and boto3"

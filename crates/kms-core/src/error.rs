@@ -23,6 +23,10 @@ pub enum KmsError {
     Disabled(String),
     InvalidState(String),
     InvalidKeyUsage(String),
+    /// `KMSInvalidSignatureException` (Verify).
+    KmsInvalidSignature(String),
+    /// `KMSInvalidMacException` (VerifyMac).
+    KmsInvalidMac(String),
     InvalidCiphertext(String),
     IncorrectKey(String),
     InvalidGrantToken(String),
@@ -61,6 +65,8 @@ impl KmsError {
             Disabled(_) => "DisabledException",
             InvalidState(_) => "KMSInvalidStateException",
             InvalidKeyUsage(_) => "InvalidKeyUsageException",
+            KmsInvalidSignature(_) => "KMSInvalidSignatureException",
+            KmsInvalidMac(_) => "KMSInvalidMacException",
             InvalidCiphertext(_) => "InvalidCiphertextException",
             IncorrectKey(_) => "IncorrectKeyException",
             InvalidGrantToken(_) => "InvalidGrantTokenException",
@@ -109,6 +115,8 @@ impl KmsError {
             | Disabled(m)
             | InvalidState(m)
             | InvalidKeyUsage(m)
+            | KmsInvalidSignature(m)
+            | KmsInvalidMac(m)
             | InvalidCiphertext(m)
             | IncorrectKey(m)
             | InvalidGrantToken(m)
@@ -197,6 +205,8 @@ mod tests {
             Disabled(m()),
             InvalidState(m()),
             InvalidKeyUsage(m()),
+            KmsInvalidSignature(m()),
+            KmsInvalidMac(m()),
             InvalidCiphertext(m()),
             IncorrectKey(m()),
             InvalidGrantToken(m()),

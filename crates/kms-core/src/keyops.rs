@@ -119,7 +119,7 @@ impl Ctx<'_> {
             .ok_or_else(|| self.key_not_found(&key_id))
     }
 
-    fn resolve_for(
+    pub(crate) fn resolve_for(
         &self,
         body: &Value,
         field: &str,
@@ -164,6 +164,7 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
     m.insert("KeySpec".into(), json!(r.key_spec));
     m.insert("EncryptionAlgorithms".into(), json!([SYMMETRIC_DEFAULT]));
     m.insert("MultiRegion".into(), json!(r.multi_region));
+    crate::keyspec::insert_type_fields(&mut m, r);
     Value::Object(m)
 }
 
@@ -175,20 +176,17 @@ pub(crate) fn dry_run(body: &Value) -> Result<(), KmsError> {
 }
 
 pub fn create_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
-    let key_spec = str_field(body, "KeySpec")
-        .or_else(|| str_field(body, "CustomerMasterKeySpec"))
-        .unwrap_or(SYMMETRIC_DEFAULT);
-    if key_spec != SYMMETRIC_DEFAULT {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "KeySpec {key_spec} is not supported by this version of kms-core yet; only SYMMETRIC_DEFAULT keys can be created."
-        )));
-    }
-    let usage = str_field(body, "KeyUsage").unwrap_or("ENCRYPT_DECRYPT");
-    if usage != "ENCRYPT_DECRYPT" {
-        return Err(KmsError::Validation(format!(
-            "KeyUsage {usage} is not compatible with KeySpec {key_spec}"
-        )));
-    }
+    create_key_with_material(ctx, body, None)
+}
+
+/// CreateKey with material generated beforehand (off the async runtime,
+/// see `asymops::create_key`); `None` generates it here.
+pub fn create_key_with_material(
+    ctx: &Ctx<'_>,
+    body: &Value,
+    material: Option<Secret>,
+) -> Result<Value, KmsError> {
+    let (spec, usage) = crate::keyspec::parse_create(body)?;
     let origin = str_field(body, "Origin").unwrap_or("AWS_KMS");
     if origin != "AWS_KMS" {
         return Err(KmsError::UnsupportedOperation(format!(
@@ -213,6 +211,8 @@ pub fn create_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
         now(),
         str_field(body, "Policy").map(str::to_owned),
     );
+    record.key_spec = spec.as_str().to_owned();
+    record.key_usage = usage.as_str().to_owned();
     if let Some(tags) = body.get("Tags").and_then(Value::as_array) {
         for t in tags {
             if let (Some(k), Some(v)) = (str_field(t, "TagKey"), str_field(t, "TagValue")) {
@@ -225,7 +225,10 @@ pub fn create_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
             }
         }
     }
-    let material = crypto::new_key_material().map_err(crypto_internal)?;
+    let material = match material {
+        Some(m) => m,
+        None => crate::asymops::new_material(spec, usage)?,
+    };
     let arn = record.arn.clone();
     let entry = ctx
         .store
@@ -373,6 +376,9 @@ pub(crate) fn open(
 }
 
 pub fn encrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
+    if let Some(entry) = crate::asymops::non_symmetric_key(ctx, body, "KeyId")? {
+        return crate::asymops::encrypt(ctx, body, &entry);
+    }
     check_algorithm(body, "EncryptionAlgorithm")?;
     let entry = ctx.resolve_for(body, "KeyId", Operation::Encrypt)?;
     let plaintext = b64_field(body, "Plaintext")?.unwrap_or_else(|| Secret::new(Vec::new()));
@@ -390,6 +396,9 @@ pub fn encrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
 }
 
 pub fn decrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
+    if let Some(entry) = crate::asymops::non_symmetric_key(ctx, body, "KeyId")? {
+        return crate::asymops::decrypt(ctx, body, &entry);
+    }
     check_algorithm(body, "EncryptionAlgorithm")?;
     let blob = b64_field(body, "CiphertextBlob")?.unwrap_or_else(|| Secret::new(Vec::new()));
     let (entry, plaintext) = open(
@@ -409,6 +418,9 @@ pub fn decrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
 }
 
 pub fn re_encrypt(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
+    if let Some(out) = crate::asymops::re_encrypt(ctx, body)? {
+        return Ok(out);
+    }
     check_algorithm(body, "SourceEncryptionAlgorithm")?;
     check_algorithm(body, "DestinationEncryptionAlgorithm")?;
     let blob = b64_field(body, "CiphertextBlob")?.unwrap_or_else(|| Secret::new(Vec::new()));
@@ -447,6 +459,7 @@ pub fn generate_data_key(
         Operation::GenerateDataKeyWithoutPlaintext
     };
     let entry = ctx.resolve_for(body, "KeyId", op)?;
+    crate::keyspec::check_usage(&entry.record, op)?;
     let len = crypto::data_key_len(
         str_field(body, "KeySpec"),
         body.get("NumberOfBytes").and_then(Value::as_i64),

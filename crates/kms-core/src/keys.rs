@@ -96,7 +96,7 @@ impl fmt::Display for KeyState {
     }
 }
 
-/// The operations of issue 5 whose outcome can depend on a key's state.
+/// The operations whose outcome can depend on a key's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
     CreateKey,
@@ -123,10 +123,20 @@ pub enum Operation {
     PutKeyPolicy,
     ListKeyPolicies,
     GetKeyRotationStatus,
+    GetPublicKey,
+    Sign,
+    Verify,
+    GenerateMac,
+    VerifyMac,
+    DeriveSharedSecret,
+    Encapsulate,
+    Decapsulate,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 24] = [
+    pub const ALL: [Operation; 34] = [
         Operation::CreateKey,
         Operation::DescribeKey,
         Operation::ListKeys,
@@ -151,6 +161,16 @@ impl Operation {
         Operation::PutKeyPolicy,
         Operation::ListKeyPolicies,
         Operation::GetKeyRotationStatus,
+        Operation::GetPublicKey,
+        Operation::Sign,
+        Operation::Verify,
+        Operation::GenerateMac,
+        Operation::VerifyMac,
+        Operation::DeriveSharedSecret,
+        Operation::Encapsulate,
+        Operation::Decapsulate,
+        Operation::GenerateDataKeyPair,
+        Operation::GenerateDataKeyPairWithoutPlaintext,
     ];
 
     /// The operation name as in `X-Amz-Target: TrentService.<name>`.
@@ -180,6 +200,16 @@ impl Operation {
             Operation::PutKeyPolicy => "PutKeyPolicy",
             Operation::ListKeyPolicies => "ListKeyPolicies",
             Operation::GetKeyRotationStatus => "GetKeyRotationStatus",
+            Operation::GetPublicKey => "GetPublicKey",
+            Operation::Sign => "Sign",
+            Operation::Verify => "Verify",
+            Operation::GenerateMac => "GenerateMac",
+            Operation::VerifyMac => "VerifyMac",
+            Operation::DeriveSharedSecret => "DeriveSharedSecret",
+            Operation::Encapsulate => "Encapsulate",
+            Operation::Decapsulate => "Decapsulate",
+            Operation::GenerateDataKeyPair => "GenerateDataKeyPair",
+            Operation::GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
         }
     }
 
@@ -196,6 +226,16 @@ impl Operation {
                 | Operation::ReEncrypt
                 | Operation::GenerateDataKey
                 | Operation::GenerateDataKeyWithoutPlaintext
+                | Operation::GetPublicKey
+                | Operation::Sign
+                | Operation::Verify
+                | Operation::GenerateMac
+                | Operation::VerifyMac
+                | Operation::DeriveSharedSecret
+                | Operation::Encapsulate
+                | Operation::Decapsulate
+                | Operation::GenerateDataKeyPair
+                | Operation::GenerateDataKeyPairWithoutPlaintext
         )
     }
 }
@@ -276,7 +316,17 @@ pub fn check_state(state: KeyState, op: Operation) -> Result<(), StateError> {
         | O::Decrypt
         | O::ReEncrypt
         | O::GenerateDataKey
-        | O::GenerateDataKeyWithoutPlaintext => match state {
+        | O::GenerateDataKeyWithoutPlaintext
+        | O::GetPublicKey
+        | O::Sign
+        | O::Verify
+        | O::GenerateMac
+        | O::VerifyMac
+        | O::DeriveSharedSecret
+        | O::Encapsulate
+        | O::Decapsulate
+        | O::GenerateDataKeyPair
+        | O::GenerateDataKeyPairWithoutPlaintext => match state {
             S::Enabled => Ok(()),
             S::Disabled => Err(StateError {
                 kind: StateErrorKind::Disabled,
@@ -477,6 +527,16 @@ mod tests {
             (O::PutKeyPolicy, [Inv, Ok, Ok, Ok, Ok, Ok, Ok, Inv]),
             (O::ListKeyPolicies, all_ok),
             (O::GetKeyRotationStatus, all_ok),
+            (O::GetPublicKey, crypto),
+            (O::Sign, crypto),
+            (O::Verify, crypto),
+            (O::GenerateMac, crypto),
+            (O::VerifyMac, crypto),
+            (O::DeriveSharedSecret, crypto),
+            (O::Encapsulate, crypto),
+            (O::Decapsulate, crypto),
+            (O::GenerateDataKeyPair, crypto),
+            (O::GenerateDataKeyPairWithoutPlaintext, crypto),
         ]
     }
 

@@ -5,13 +5,18 @@
 //! (issue 5) builds on these.
 #![forbid(unsafe_code)]
 
+pub mod asymmetric;
+pub mod asymops;
 pub mod auth;
 pub mod crypto;
 pub mod custom_key_stores;
+pub mod ed25519ph;
 pub mod error;
 pub mod ids;
 pub mod keyops;
 pub mod keys;
+pub mod keyspec;
+pub mod mldsa_mu;
 pub mod model;
 pub mod ops;
 pub mod protocol;

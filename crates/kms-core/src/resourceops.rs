@@ -91,6 +91,16 @@ pub fn update_alias(ctx: &Ctx<'_>, body: &Value) -> Result<Value, KmsError> {
     key.check(Operation::UpdateAlias)
         .map_err(|e| state_error(e, &key.arn))?;
     let s = &ctx.caller.scope;
+    if let Some(current) = ctx
+        .store
+        .alias(s.account.as_str(), &s.region, name.as_str())
+        .and_then(|a| {
+            ctx.store
+                .key(s.account.as_str(), &s.region, &a.target_key_id)
+        })
+    {
+        crate::keyspec::alias_compatible(&current.record, &key)?;
+    }
     ctx.store
         .update_alias(
             s.account.as_str(),

@@ -8,7 +8,7 @@ use crate::keyops::{self, Ctx};
 use crate::model::{Model, ModelError};
 use crate::resourceops as res;
 use crate::store::Store;
-use crate::{ops, protocol, validate};
+use crate::{asymops, ops, protocol, validate};
 use sigv4::RequestParts;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -132,7 +132,7 @@ impl Kms {
         }
         let out = match op {
             "GenerateRandom" => ops::generate_random(&body)?,
-            "CreateKey" => keyops::create_key(&ctx, &body)?,
+            "CreateKey" => asymops::create_key(&ctx, &body).await?,
             "DescribeKey" => keyops::describe_key(&ctx, &body)?,
             "ListKeys" => keyops::list_keys(&ctx, &body)?,
             "EnableKey" => keyops::set_enabled(&ctx, &body, true)?,
@@ -156,6 +156,18 @@ impl Kms {
             "ScheduleKeyDeletion" => res::schedule_key_deletion(&ctx, &body)?,
             "CancelKeyDeletion" => res::cancel_key_deletion(&ctx, &body)?,
             "GetKeyRotationStatus" => res::get_key_rotation_status(&ctx, &body)?,
+            "GetPublicKey" => asymops::get_public_key(&ctx, &body)?,
+            "Sign" => asymops::sign(&ctx, &body)?,
+            "Verify" => asymops::verify(&ctx, &body)?,
+            "GenerateMac" => asymops::generate_mac(&ctx, &body)?,
+            "VerifyMac" => asymops::verify_mac(&ctx, &body)?,
+            "DeriveSharedSecret" => asymops::derive_shared_secret(&ctx, &body)?,
+            "Encapsulate" => asymops::encapsulate(&ctx, &body)?,
+            "Decapsulate" => asymops::decapsulate(&ctx, &body)?,
+            "GenerateDataKeyPair" => asymops::generate_data_key_pair(&ctx, &body, true).await?,
+            "GenerateDataKeyPairWithoutPlaintext" => {
+                asymops::generate_data_key_pair(&ctx, &body, false).await?
+            }
             other => {
                 return Err(KmsError::UnsupportedOperation(format!(
                     "{other} is not implemented by this version of kms-core yet."

@@ -132,6 +132,8 @@ pub enum BackendConfig {
         #[serde(default = "default_reload_ms")]
         reload_interval_ms: u64,
     },
+    /// A KMIP 1.4 key manager (`crate::backend::kmip`).
+    Kmip(crate::backend::kmip::KmipConfig),
     /// A PKCS#11 token (HSM).
     Pkcs11(crate::backend::pkcs11::config::Pkcs11Config),
 }
@@ -289,6 +291,7 @@ impl Config {
                         fix(f);
                     }
                 }
+                BackendConfig::Kmip(k) => k.resolve_paths(fix),
                 BackendConfig::Pkcs11(p) => p.resolve_paths(base),
             }
         }
@@ -371,6 +374,7 @@ impl Config {
                         bail!("[backends.{name}] reload_interval_ms must be positive");
                     }
                 }
+                BackendConfig::Kmip(k) => k.validate(name)?,
                 BackendConfig::Pkcs11(p) => p.validate(name)?,
             }
         }

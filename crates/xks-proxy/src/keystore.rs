@@ -69,6 +69,8 @@ pub fn open_backends(cfg: &Config) -> anyhow::Result<HashMap<String, BackendHand
                 })
                 .with_context(|| format!("opening backend {name:?}"))?
             }
+            BackendConfig::Kmip(k) => crate::backend::kmip::KmipKeyManager::open(k)
+                .with_context(|| format!("opening backend {name:?}"))?,
             BackendConfig::Pkcs11(p) => crate::backend::pkcs11::Pkcs11KeyManager::open(p)
                 .with_context(|| format!("opening backend {name:?}"))?,
         };

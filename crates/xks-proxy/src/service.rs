@@ -345,8 +345,10 @@ impl Proxy {
             return Err(internal("backend returned a malformed AES-GCM result"));
         }
         let cdiv = if v.want_cdiv {
-            // Appendix C: hash first, then prove the result decrypts (not
-            // possible for an encrypt-only key on an HSM that enforces it).
+            // Appendix C: hash first, then prove the result decrypts. An
+            // encrypt-only key cannot give that proof where the key manager
+            // enforces usage (KMIP, PKCS#11), and no later decrypt with it
+            // could succeed anyway: it gets the hash alone.
             let cdiv = cdiv_sha256(
                 v.aad,
                 &metadata,

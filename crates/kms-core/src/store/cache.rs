@@ -1,7 +1,10 @@
 //! The cached core shared by both stores: reads from memory, writes through
 //! a [`Persist`] layer under one writer lock.
 
-use super::{paginate, AliasRecord, KeyEntry, Page, Refusal, Store, StoreError, StoreResult};
+use super::{
+    paginate, AliasRecord, KeyEntry, Page, Refusal, Store, StoreError, StoreResult, Versioned,
+};
+use crate::asymmetric::KeyMaterial;
 use crate::crypto::{Secret, SymmetricKey};
 use crate::keys::KeyRecord;
 use std::collections::hash_map::DefaultHasher;
@@ -79,6 +82,22 @@ pub fn symmetric(key_id: &str, version: u32, material: &Secret) -> StoreResult<A
     Ok(Arc::new(SymmetricKey::new(key_id, version, material)?))
 }
 
+/// The ready material of one version of `record`'s key, by its key spec:
+/// an AES-GCM key for SYMMETRIC_DEFAULT, [`KeyMaterial`] otherwise.
+pub fn materialize(record: &KeyRecord, version: u32, material: &Secret) -> StoreResult<Versioned> {
+    let (spec, usage) = crate::keyspec::of_record(record);
+    if spec == crate::keyspec::KeySpec::SymmetricDefault {
+        return Ok(Versioned::Symmetric(symmetric(
+            &record.key_id,
+            version,
+            material,
+        )?));
+    }
+    KeyMaterial::load(spec, usage, material.expose())
+        .map(|k| Versioned::Other(Arc::new(k)))
+        .map_err(|e| StoreError::Corrupt(format!("key {} version {version}: {e}", record.key_id)))
+}
+
 impl<P: Persist> Cached<P> {
     pub fn new(persist: P) -> Self {
         Cached {
@@ -136,15 +155,16 @@ impl<P: Persist> Cached<P> {
 
 impl<P: Persist> Store for Cached<P> {
     fn create_key(&self, record: KeyRecord, material: &Secret) -> StoreResult<Arc<KeyEntry>> {
-        let key = symmetric(&record.key_id, record.current_version, material)?;
+        let key = materialize(&record, record.current_version, material)?;
         let mut w = self.lock_writer();
         if read(self.shard(&record.key_id)).contains_key(&record.key_id) {
             return Err(StoreError::AlreadyExists);
         }
         w.create_key(&record, material)?;
-        let mut versions = BTreeMap::new();
-        versions.insert(record.current_version, key);
-        let entry = Arc::new(KeyEntry::new(record, versions));
+        let version = record.current_version;
+        let mut entry = KeyEntry::new(record, BTreeMap::new());
+        entry.insert_version(version, key);
+        let entry = Arc::new(entry);
         write(&self.namespaces)
             .entry(ns(&entry.record.account, &entry.record.region))
             .or_default()
@@ -182,7 +202,7 @@ impl<P: Persist> Store for Cached<P> {
             return Ok(old);
         }
         w.update_key(&record)?;
-        let entry = Arc::new(KeyEntry::new(record, old.versions.clone()));
+        let entry = Arc::new(old.with_record(record));
         self.publish(entry.clone());
         Ok(entry)
     }
@@ -199,16 +219,16 @@ impl<P: Persist> Store for Cached<P> {
         let old = self
             .key(account, region, key_id)
             .ok_or(StoreError::NotFound)?;
-        if old.versions.contains_key(&version) {
+        if old.has_version(version) {
             return Err(StoreError::AlreadyExists);
         }
-        let key = symmetric(key_id, version, material)?;
+        let key = materialize(&old.record, version, material)?;
         let mut record = old.record.clone();
         record.current_version = version;
         w.add_version(&record, version, material)?;
-        let mut versions = old.versions.clone();
-        versions.insert(version, key);
-        let entry = Arc::new(KeyEntry::new(record, versions));
+        let mut entry = old.with_record(record);
+        entry.insert_version(version, key);
+        let entry = Arc::new(entry);
         self.publish(entry.clone());
         Ok(entry)
     }

@@ -26,6 +26,7 @@ pub mod custom_key_stores;
 pub mod memory;
 pub mod sqlite;
 
+use crate::asymmetric::KeyMaterial;
 use crate::crypto::{Secret, SymmetricKey};
 use crate::keys::KeyRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -103,24 +104,67 @@ pub struct Page<T> {
     pub next_marker: Option<String>,
 }
 
-/// A cached key: its record and the AES-GCM key of every material version.
+/// A cached key: its record and the AES-GCM key of every material version
+/// (symmetric encryption keys) or the parsed material of every version
+/// (HMAC and asymmetric keys, [`KeyMaterial`]).
 pub struct KeyEntry {
     pub record: KeyRecord,
     versions: BTreeMap<u32, Arc<SymmetricKey>>,
+    material: BTreeMap<u32, Arc<KeyMaterial>>,
+}
+
+/// One parsed material version, of either kind.
+#[derive(Debug, Clone)]
+pub enum Versioned {
+    Symmetric(Arc<SymmetricKey>),
+    Other(Arc<KeyMaterial>),
 }
 
 impl std::fmt::Debug for KeyEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyEntry")
             .field("record", &self.record)
-            .field("versions", &self.versions.keys().collect::<Vec<_>>())
+            .field("versions", &self.version_numbers())
             .finish()
     }
 }
 
 impl KeyEntry {
     pub(crate) fn new(record: KeyRecord, versions: BTreeMap<u32, Arc<SymmetricKey>>) -> Self {
-        KeyEntry { record, versions }
+        KeyEntry {
+            record,
+            versions,
+            material: BTreeMap::new(),
+        }
+    }
+
+    /// The same material under an updated record.
+    pub(crate) fn with_record(&self, record: KeyRecord) -> Self {
+        KeyEntry {
+            record,
+            versions: self.versions.clone(),
+            material: self.material.clone(),
+        }
+    }
+
+    pub(crate) fn insert_version(&mut self, version: u32, v: Versioned) {
+        match v {
+            Versioned::Symmetric(k) => {
+                self.versions.insert(version, k);
+            }
+            Versioned::Other(k) => {
+                self.material.insert(version, k);
+            }
+        }
+    }
+
+    pub(crate) fn has_version(&self, version: u32) -> bool {
+        self.versions.contains_key(&version) || self.material.contains_key(&version)
+    }
+
+    /// The current material of an HMAC or asymmetric key.
+    pub fn current_material(&self) -> Option<&Arc<KeyMaterial>> {
+        self.material.get(&self.record.current_version)
     }
 
     /// The key new ciphertexts are made with.
@@ -135,7 +179,10 @@ impl KeyEntry {
 
     /// The material versions present.
     pub fn version_numbers(&self) -> Vec<u32> {
-        self.versions.keys().copied().collect()
+        let mut v: Vec<u32> = self.versions.keys().copied().collect();
+        v.extend(self.material.keys().copied());
+        v.sort_unstable();
+        v
     }
 }
 

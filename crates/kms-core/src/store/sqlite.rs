@@ -9,7 +9,7 @@
 //! refused with a clear message instead of failing later per key. All rows
 //! are loaded into the cache at open.
 
-use super::cache::{symmetric, Cached, Persist};
+use super::cache::{materialize, Cached, Persist};
 use super::{AliasRecord, KeyEntry, StoreError, StoreResult};
 use crate::crypto::Secret;
 use crate::keys::KeyRecord;
@@ -316,10 +316,13 @@ fn load_all(conn: &Connection, root: &MasterKey) -> StoreResult<(Vec<KeyEntry>, 
                     ))
                 })?;
             let material = Secret::from_slice(&material);
+            let rec = records
+                .get(&id)
+                .ok_or_else(|| StoreError::Corrupt(format!("key material of unknown key {id}")))?;
             versions
                 .entry(id.clone())
                 .or_default()
-                .insert(version, symmetric(&id, version, &material)?);
+                .insert(version, materialize(rec, version, &material)?);
         }
     }
     let mut keys = Vec::with_capacity(records.len());
@@ -331,7 +334,11 @@ fn load_all(conn: &Connection, root: &MasterKey) -> StoreResult<(Vec<KeyEntry>, 
                 rec.current_version
             )));
         }
-        keys.push(KeyEntry::new(rec, v));
+        let mut entry = KeyEntry::new(rec, BTreeMap::new());
+        for (version, m) in v {
+            entry.insert_version(version, m);
+        }
+        keys.push(entry);
     }
     let mut aliases = Vec::new();
     let mut stmt =

@@ -246,7 +246,10 @@ pub fn blob_needs_xks(ctx: &Ctx<'_>, body: &Value) -> bool {
     let Ok(bytes) = STANDARD.decode(prefix) else {
         return false;
     };
-    envelope::is_xks_blob(&bytes) || named_key(ctx, &bytes).is_some_and(|e| is_xks(&e))
+    // Only blobs naming an external key store key: other ciphertexts
+    // (including RSA ones, whose first byte is arbitrary) stay on the
+    // ordinary path.
+    named_key(ctx, &bytes).is_some_and(|e| is_xks(&e))
 }
 
 impl XCtx<'_> {

@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! `kms-load`: load on a KMS endpoint (kms-core or any AWS KMS compatible
-//! service) with SigV4-signed Encrypt or GenerateDataKey requests.
+//! service) with SigV4-signed Encrypt, GenerateDataKey, Sign, Verify,
+//! GenerateMac or CreateKey requests.
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -14,6 +15,14 @@ use std::time::{Duration, SystemTime};
 enum Op {
     Encrypt,
     GenerateDataKey,
+    /// Sign `--size` bytes (RAW) with a `--key-spec` SIGN_VERIFY key.
+    Sign,
+    /// Verify a signature of `--size` bytes with a `--key-spec` key.
+    Verify,
+    /// GenerateMac over `--size` bytes with a `--key-spec` HMAC key.
+    GenerateMac,
+    /// CreateKey of `--key-spec` (e.g. a burst of RSA_4096 key creations).
+    CreateKey,
 }
 
 /// Drive a KMS endpoint and report throughput and latency.
@@ -33,9 +42,17 @@ struct Cli {
     secret_access_key: String,
     #[arg(long, value_enum, default_value = "encrypt")]
     op: Op,
-    /// Plaintext size for Encrypt.
+    /// Plaintext size for Encrypt, message size for Sign/Verify/GenerateMac.
     #[arg(long, default_value_t = 32)]
     size: usize,
+    /// Key spec of the key used (Sign/Verify/GenerateMac) or created
+    /// (CreateKey): SYMMETRIC_DEFAULT, RSA_2048, ECC_NIST_P256, ML_DSA_65,
+    /// HMAC_256, ...
+    #[arg(long)]
+    key_spec: Option<String>,
+    /// Signing algorithm for Sign/Verify (default: the key spec's first).
+    #[arg(long)]
+    signing_algorithm: Option<String>,
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
     /// Open-loop rate in requests/s (closed loop when absent).
@@ -159,9 +176,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     // A key to work with.
     let mut conn = Conn::open(&target).await?;
+    let spec = cli.key_spec.clone().unwrap_or_else(|| match cli.op {
+        Op::Sign | Op::Verify => "ECC_NIST_P256".into(),
+        Op::GenerateMac => "HMAC_256".into(),
+        _ => "SYMMETRIC_DEFAULT".into(),
+    });
+    let usage = usage_of(cli.op, &spec);
+    let create_body = json!({"Description": "kms-load", "KeySpec": spec, "KeyUsage": usage});
     let key_id = match &cli.key_id {
         Some(k) => k.clone(),
-        None => create_key(&mut conn, &signer).await?,
+        None => {
+            let v = call(&mut conn, &signer, "CreateKey", &create_body).await?;
+            v["KeyMetadata"]["KeyId"]
+                .as_str()
+                .context("CreateKey answer")?
+                .to_owned()
+        }
+    };
+    let algorithm = cli
+        .signing_algorithm
+        .clone()
+        .unwrap_or_else(|| default_signing_algorithm(&spec).to_owned());
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let message: Vec<u8> = (0..cli.size).map(|j| j as u8).collect();
+    let signature = if matches!(cli.op, Op::Verify) {
+        let v = call(
+            &mut conn,
+            &signer,
+            "Sign",
+            &json!({"KeyId": key_id, "Message": b64(&message), "SigningAlgorithm": algorithm}),
+        )
+        .await?;
+        v["Signature"].as_str().context("Sign answer")?.to_owned()
+    } else {
+        String::new()
     };
 
     let mut pool = Vec::with_capacity(256);
@@ -180,6 +228,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "GenerateDataKey",
                 json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": {"request": i.to_string()}}),
             ),
+            Op::Sign => (
+                "Sign",
+                json!({"KeyId": key_id, "Message": b64(&message), "SigningAlgorithm": algorithm}),
+            ),
+            Op::Verify => (
+                "Verify",
+                json!({"KeyId": key_id, "Message": b64(&message), "Signature": signature,
+                       "SigningAlgorithm": algorithm}),
+            ),
+            Op::GenerateMac => (
+                "GenerateMac",
+                json!({"KeyId": key_id, "Message": b64(&message),
+                       "MacAlgorithm": mac_algorithm(&spec)}),
+            ),
+            Op::CreateKey => ("CreateKey", create_body.clone()),
         };
         pool.push(signer.request(target_name, serde_json::to_vec(&body)?)?);
     }
@@ -215,19 +278,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the key the load runs against.
-async fn create_key(conn: &mut Conn, signer: &Signer) -> anyhow::Result<String> {
-    let create = signer.request("CreateKey", br#"{"Description":"kms-load"}"#.to_vec())?;
-    let (status, body) = conn.send(&create.path, create.body, create.headers).await?;
+/// One signed call outside the measured load (setup).
+async fn call(
+    conn: &mut Conn,
+    signer: &Signer,
+    target: &str,
+    body: &Value,
+) -> anyhow::Result<Value> {
+    let req = signer.request(target, serde_json::to_vec(body)?)?;
+    let (status, answer) = conn.send(&req.path, req.body, req.headers).await?;
     if status != 200 {
         bail!(
-            "CreateKey returned {status}: {}",
-            String::from_utf8_lossy(&body)
+            "{target} returned {status}: {}",
+            String::from_utf8_lossy(&answer)
         );
     }
-    let v: Value = serde_json::from_slice(&body)?;
-    Ok(v["KeyMetadata"]["KeyId"]
-        .as_str()
-        .context("CreateKey answer")?
-        .to_owned())
+    Ok(serde_json::from_slice(&answer)?)
+}
+
+fn usage_of(op: Op, spec: &str) -> &'static str {
+    match op {
+        Op::Sign | Op::Verify => "SIGN_VERIFY",
+        Op::GenerateMac => "GENERATE_VERIFY_MAC",
+        _ if spec.starts_with("HMAC") => "GENERATE_VERIFY_MAC",
+        _ if spec.starts_with("ML_KEM") => "ENCAPSULATE_DECAPSULATE",
+        _ if spec.starts_with("RSA") || spec == "SYMMETRIC_DEFAULT" => "ENCRYPT_DECRYPT",
+        _ => "SIGN_VERIFY",
+    }
+}
+
+fn default_signing_algorithm(spec: &str) -> &'static str {
+    match spec {
+        s if s.starts_with("RSA") => "RSASSA_PSS_SHA_256",
+        "ECC_NIST_P384" => "ECDSA_SHA_384",
+        "ECC_NIST_P521" => "ECDSA_SHA_512",
+        "ECC_NIST_EDWARDS25519" => "ED25519_SHA_512",
+        s if s.starts_with("ML_DSA") => "ML_DSA_SHAKE_256",
+        _ => "ECDSA_SHA_256",
+    }
+}
+
+fn mac_algorithm(spec: &str) -> String {
+    format!("HMAC_SHA_{}", spec.strip_prefix("HMAC_").unwrap_or("256"))
 }

@@ -6,6 +6,7 @@
 //! its own IVs (PKCS#11), a remote KMIP server with a connection pool, or the
 //! embedded software key manager plug in behind the same four calls.
 
+pub mod kmip;
 pub mod pkcs11;
 pub mod software;
 
