@@ -7,6 +7,7 @@
 #   DURATION=20 bash bench/xks-proxy-load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-10}
 LOG_LEVEL=${LOG_LEVEL:-info}
 cargo build --release -q -p xks-proxy -p conformance
@@ -14,24 +15,12 @@ BIN=target/release
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-# Generate certificates, credentials and the demo key, then stop the demo.
-$BIN/xks-proxy demo --dir "$WORK" --listen 127.0.0.1:0 > "$WORK/demo.out" 2>&1 &
-PID=$!
-for _ in $(seq 100); do grep -q "Manage keys" "$WORK/demo.out" 2>/dev/null && break; sleep 0.1; done
-kill $PID; wait $PID 2>/dev/null || true
-AK=$(grep "access key id" "$WORK/demo.out" | awk '{print $NF}')
-PORT=$((20000 + RANDOM % 20000))
-# Benchmark settings: no rate limit, chosen log level, fixed port.
-sed -i "s/^listen = .*/listen = \"127.0.0.1:$PORT\"/" "$WORK/config.toml"
-sed -i 's/^backend = "embedded"$/backend = "embedded"\nrate_limit = { requests_per_second = 0 }/' "$WORK/config.toml"
+# Certificates, credentials and the demo key; benchmark settings: no rate
+# limit, chosen log level, fixed port.
+demo_config embedded
 printf '\n[log]\nlevel = "%s"\n' "$LOG_LEVEL" >> "$WORK/config.toml"
 
-$BIN/xks-proxy --config "$WORK/config.toml" > "$WORK/proxy.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do grep -q "listening" "$WORK/proxy.log" 2>/dev/null && break; sleep 0.1; done
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-TICK=$(getconf CLK_TCK)
+start_proxy || true
 
 run() {
   local name=$1; shift

@@ -8,6 +8,7 @@
 #   DURATION=20 MAX_SESSIONS=4 bash bench/xks-proxy-pkcs11-load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-10}
 LOG_LEVEL=${LOG_LEVEL:-info}
 MAX_SESSIONS=${MAX_SESSIONS:-8}
@@ -28,14 +29,7 @@ XKS_PKCS11_PIN=12345678 $BIN/examples/pkcs11_keygen "$MODULE" xks-bench bench-ke
 
 # Certificates and credentials from the demo, then point its key store at the token.
 PID=
-$BIN/xks-proxy demo --dir "$WORK" --listen 127.0.0.1:0 > "$WORK/demo.out" 2>&1 &
-PID=$!
-for _ in $(seq 100); do grep -q "Manage keys" "$WORK/demo.out" 2>/dev/null && break; sleep 0.1; done
-kill $PID; wait $PID 2>/dev/null || true
-AK=$(grep "access key id" "$WORK/demo.out" | awk '{print $NF}')
-PORT=$((20000 + RANDOM % 20000))
-sed -i "s/^listen = .*/listen = \"127.0.0.1:$PORT\"/" "$WORK/config.toml"
-sed -i 's/^backend = "embedded"$/backend = "hsm"\nrate_limit = { requests_per_second = 0 }/' "$WORK/config.toml"
+demo_config hsm
 cat >> "$WORK/config.toml" <<EOC
 
 [backends.hsm]
@@ -50,13 +44,7 @@ max_sessions = $MAX_SESSIONS
 level = "$LOG_LEVEL"
 EOC
 
-$BIN/xks-proxy --config "$WORK/config.toml" > "$WORK/proxy.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do grep -q "listening" "$WORK/proxy.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "listening" "$WORK/proxy.log" || { cat "$WORK/proxy.log"; exit 1; }
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-TICK=$(getconf CLK_TCK)
+start_proxy || { cat "$WORK/proxy.log"; exit 1; }
 
 run() {
   local name=$1; shift
