@@ -74,6 +74,11 @@ async fn public_key(c: &Client, id: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The wire names of a list of algorithms.
+fn names<T: AsRef<str>>(algorithms: &[T]) -> Vec<&str> {
+    algorithms.iter().map(AsRef::as_ref).collect()
+}
+
 /// The calls the tests make over and over, each with its error as
 /// (code, message).
 type Call<T> = Result<T, (String, String)>;
@@ -269,18 +274,10 @@ async fn every_key_spec_and_usage() {
             assert_eq!(md.key_usage().unwrap().as_str(), usage);
             let d = c.describe_key().key_id(md.key_id()).send().await.unwrap();
             let md = d.key_metadata().unwrap();
-            let enc: Vec<&str> = md
-                .encryption_algorithms()
-                .iter()
-                .map(|a| a.as_str())
-                .collect();
-            let sigs: Vec<&str> = md.signing_algorithms().iter().map(|a| a.as_str()).collect();
-            let macs: Vec<&str> = md.mac_algorithms().iter().map(|a| a.as_str()).collect();
-            let agree: Vec<&str> = md
-                .key_agreement_algorithms()
-                .iter()
-                .map(|a| a.as_str())
-                .collect();
+            let enc = names(md.encryption_algorithms());
+            let sigs = names(md.signing_algorithms());
+            let macs = names(md.mac_algorithms());
+            let agree = names(md.key_agreement_algorithms());
             match (spec, usage) {
                 ("SYMMETRIC_DEFAULT", _) => assert_eq!(enc, ["SYMMETRIC_DEFAULT"]),
                 (s, "ENCRYPT_DECRYPT") if s.starts_with("RSA") => {
@@ -309,13 +306,7 @@ async fn every_key_spec_and_usage() {
                     assert!(enc.is_empty());
                 }
                 (s, _) if s.starts_with("ML_KEM") => {
-                    assert_eq!(
-                        md.encapsulation_algorithms()
-                            .iter()
-                            .map(|a| a.as_str())
-                            .collect::<Vec<_>>(),
-                        ["ML_KEM"]
-                    );
+                    assert_eq!(names(md.encapsulation_algorithms()), ["ML_KEM"]);
                 }
                 other => panic!("unexpected {other:?}"),
             }
