@@ -61,3 +61,30 @@ TOML
   PID=$!
   wait_port "$PORT" || true
 }
+
+# proxy_load NAME KEY_ID [LOAD ARGS...]: one `xks-conformance load` scenario
+# of DURATION seconds against the proxy of demo_config/start_proxy, printed
+# on one line with the proxy's CPU time per request; ERRORS_DETAIL=1 adds
+# the errors by kind.
+proxy_load() {
+  local name=$1 key=$2; shift 2
+  local before after reqs
+  before=$(cpu_ticks)
+  "$BIN/xks-conformance" load --endpoint "https://localhost:$PORT" --uri-path /demo/kms/xks/v1 \
+    --access-key-id "$AK" --secret-access-key-file "$WORK/secret_access_key" --ca-file "$WORK/ca.pem" \
+    --key-id "$key" --duration "$DURATION" --json "$@" > "$WORK/report.json" || true
+  after=$(cpu_ticks)
+  reqs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$WORK/report.json")
+  python3 - "$WORK/report.json" "$name" "$before" "$after" "$TICK" "$reqs" "$DURATION" "${ERRORS_DETAIL:-0}" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); name = sys.argv[2]
+before, after, tick, reqs, dur = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
+detail = f" {r['errors']}" if sys.argv[8] == "1" else ""
+cpu_s = (after - before) / tick
+# CPU is sampled over warm-up + measured window; warm-up requests are not counted in `requests`.
+per_req = cpu_s / max(reqs, 1) * 1e6 * dur / (dur + 1.0)
+print(f"{name}: {r['achieved_rps']:.0f} req/s, p50 {r['p50_us']/1000:.3f} ms, p99 {r['p99_us']/1000:.3f} ms, "
+      f"p99.9 {r['p999_us']/1000:.3f} ms, max {r['max_us']/1000:.1f} ms, errors {sum(r['errors'].values())}{detail}, "
+      f"proxy CPU ~{per_req:.1f} us/req")
+PY
+}

@@ -46,26 +46,8 @@ EOC
 
 start_proxy || { cat "$WORK/proxy.log"; exit 1; }
 
-run() {
-  local name=$1; shift
-  local before after reqs
-  before=$(cpu_ticks)
-  $BIN/xks-conformance load --endpoint "https://localhost:$PORT" --uri-path /demo/kms/xks/v1 \
-    --access-key-id "$AK" --secret-access-key-file "$WORK/secret_access_key" --ca-file "$WORK/ca.pem" \
-    --key-id bench-key --duration "$DURATION" --json "$@" > "$WORK/report.json" || true
-  after=$(cpu_ticks)
-  reqs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$WORK/report.json")
-  python3 - "$WORK/report.json" "$name" "$before" "$after" "$TICK" "$reqs" "$DURATION" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1])); name = sys.argv[2]
-before, after, tick, reqs, dur = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
-cpu_s = (after - before) / tick
-per_req = cpu_s / max(reqs, 1) * 1e6 * dur / (dur + 1.0)
-print(f"{name}: {r['achieved_rps']:.0f} req/s, p50 {r['p50_us']/1000:.3f} ms, p99 {r['p99_us']/1000:.3f} ms, "
-      f"p99.9 {r['p999_us']/1000:.3f} ms, max {r['max_us']/1000:.1f} ms, errors {sum(r['errors'].values())} {r['errors']}, "
-      f"proxy CPU ~{per_req:.1f} us/req")
-PY
-}
+ERRORS_DETAIL=1
+run() { proxy_load "$1" bench-key "${@:2}"; }
 
 echo "loadavg before: $(cat /proc/loadavg)"
 run "encrypt 32 B, concurrency 32      " --concurrency 32 --sizes 32
