@@ -6,24 +6,13 @@
 #   bash bench/kms-core-load.sh            # DURATION=10 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-10}
 cargo build --release -q -p kms-core -p loadgen
 BIN=target/release
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-AK=AKIALOADLOADLOADLOAD SK=load-test-secret-load-test-secret
-cat > "$WORK/credentials.toml" <<TOML
-[[credentials]]
-access_key_id = "$AK"
-secret_access_key = "$SK"
-account_id = "111122223333"
-TOML
-PORT=$((20000 + RANDOM % 20000))
-RUST_LOG=warn $BIN/kms-core --listen "127.0.0.1:$PORT" --credentials "$WORK/credentials.toml" --data-dir "$WORK/data" > "$WORK/kms.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-TICK=$(getconf CLK_TCK)
+start_kms_core
 run() {
   local name=$1; shift
   local before after

@@ -9,6 +9,7 @@
 #   DURATION=20 POOL=16 bash bench/xks-proxy-kmip-load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-10}
 POOL=${POOL:-8}
 LOG_LEVEL=${LOG_LEVEL:-info}
@@ -21,19 +22,11 @@ trap 'kill $PID $KPID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WO
 
 $BIN/examples/pykmip-bench-server > "$WORK/kmip.out" 2>&1 &
 KPID=$!
-for _ in $(seq 300); do grep -q "^READY" "$WORK/kmip.out" 2>/dev/null && break; sleep 0.1; done
-grep -q "^READY" "$WORK/kmip.out" || { cat "$WORK/kmip.out"; exit 1; }
+wait_for "$WORK/kmip.out" "^READY" 300 || { cat "$WORK/kmip.out"; exit 1; }
 eval "$(grep '^KMIP_' "$WORK/kmip.out")"
 
 # Certificates and credentials of the demo, then its key store moved to KMIP.
-$BIN/xks-proxy demo --dir "$WORK" --listen 127.0.0.1:0 > "$WORK/demo.out" 2>&1 &
-PID=$!
-for _ in $(seq 100); do grep -q "Manage keys" "$WORK/demo.out" 2>/dev/null && break; sleep 0.1; done
-kill $PID; wait $PID 2>/dev/null || true
-AK=$(grep "access key id" "$WORK/demo.out" | awk '{print $NF}')
-PORT=$((20000 + RANDOM % 20000))
-sed -i "s/^listen = .*/listen = \"127.0.0.1:$PORT\"/" "$WORK/config.toml"
-sed -i 's/^backend = "embedded"$/backend = "pykmip"\nrate_limit = { requests_per_second = 0 }/' "$WORK/config.toml"
+demo_config pykmip
 # PyKMIP answers in milliseconds: the proxy's per-call budget is raised.
 sed -i 's/^\[server\]$/[server]\nbackend_timeout_ms = 2000/' "$WORK/config.toml"
 cat >> "$WORK/config.toml" <<TOML
@@ -53,9 +46,7 @@ tag_mismatch_reasons = ["cryptographic_failure", "general_failure"]
 level = "$LOG_LEVEL"
 TOML
 
-$BIN/xks-proxy --config "$WORK/config.toml" > "$WORK/proxy.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do grep -q "listening" "$WORK/proxy.log" 2>/dev/null && break; sleep 0.1; done
+start_proxy || true
 
 run() {
   local name=$1; shift

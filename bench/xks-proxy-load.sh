@@ -7,6 +7,7 @@
 #   DURATION=20 bash bench/xks-proxy-load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-10}
 LOG_LEVEL=${LOG_LEVEL:-info}
 cargo build --release -q -p xks-proxy -p conformance
@@ -14,46 +15,14 @@ BIN=target/release
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-# Generate certificates, credentials and the demo key, then stop the demo.
-$BIN/xks-proxy demo --dir "$WORK" --listen 127.0.0.1:0 > "$WORK/demo.out" 2>&1 &
-PID=$!
-for _ in $(seq 100); do grep -q "Manage keys" "$WORK/demo.out" 2>/dev/null && break; sleep 0.1; done
-kill $PID; wait $PID 2>/dev/null || true
-AK=$(grep "access key id" "$WORK/demo.out" | awk '{print $NF}')
-PORT=$((20000 + RANDOM % 20000))
-# Benchmark settings: no rate limit, chosen log level, fixed port.
-sed -i "s/^listen = .*/listen = \"127.0.0.1:$PORT\"/" "$WORK/config.toml"
-sed -i 's/^backend = "embedded"$/backend = "embedded"\nrate_limit = { requests_per_second = 0 }/' "$WORK/config.toml"
+# Certificates, credentials and the demo key; benchmark settings: no rate
+# limit, chosen log level, fixed port.
+demo_config embedded
 printf '\n[log]\nlevel = "%s"\n' "$LOG_LEVEL" >> "$WORK/config.toml"
 
-$BIN/xks-proxy --config "$WORK/config.toml" > "$WORK/proxy.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do grep -q "listening" "$WORK/proxy.log" 2>/dev/null && break; sleep 0.1; done
+start_proxy || true
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-TICK=$(getconf CLK_TCK)
-
-run() {
-  local name=$1; shift
-  local before after reqs
-  before=$(cpu_ticks)
-  $BIN/xks-conformance load --endpoint "https://localhost:$PORT" --uri-path /demo/kms/xks/v1 \
-    --access-key-id "$AK" --secret-access-key-file "$WORK/secret_access_key" --ca-file "$WORK/ca.pem" \
-    --key-id demo-key-1 --duration "$DURATION" --json "$@" > "$WORK/report.json" || true
-  after=$(cpu_ticks)
-  reqs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$WORK/report.json")
-  python3 - "$WORK/report.json" "$name" "$before" "$after" "$TICK" "$reqs" "$DURATION" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1])); name = sys.argv[2]
-before, after, tick, reqs, dur = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
-cpu_s = (after - before) / tick
-# CPU is sampled over warm-up + measured window; warm-up requests are not counted in `requests`.
-per_req = cpu_s / max(reqs, 1) * 1e6 * dur / (dur + 1.0)
-print(f"{name}: {r['achieved_rps']:.0f} req/s, p50 {r['p50_us']/1000:.3f} ms, p99 {r['p99_us']/1000:.3f} ms, "
-      f"p99.9 {r['p999_us']/1000:.3f} ms, max {r['max_us']/1000:.1f} ms, errors {sum(r['errors'].values())}, "
-      f"proxy CPU ~{per_req:.1f} us/req")
-PY
-}
+run() { proxy_load "$1" demo-key-1 "${@:2}"; }
 
 run "encrypt 32 B, concurrency 32      " --concurrency 32 --sizes 32
 run "encrypt 4 KiB, concurrency 32     " --concurrency 32 --sizes 4096

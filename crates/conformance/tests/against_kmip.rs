@@ -4,25 +4,26 @@
 //! revoked key is InvalidState, a wedged or stopped key manager is 503
 //! within the proxy's backend budget, and service resumes when it is back.
 
-use conformance::cases::{catalogue, Keys};
-use conformance::mtls::Ca;
-use conformance::report::Verdict;
-use conformance::{MtlsSettings, ServerTrust, Settings};
+mod support;
+
 use kmip::spec::usage;
 use kmip::testing::PyKmip;
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use support::{Proxy, ProxySpec, Stores, REGION};
 use xks_client::{XksClient, XksClientConfig};
-use xks_proxy::config::Config;
 use xks_wire::{ErrorName, ExternalKeyId, RequestMetadata};
 
-const REGION: &str = "us-east-1";
 const PATH: &str = "/kmip-a/kms/xks/v1";
-const OTHER_PATH: &str = "/kmip-b/kms/xks/v1";
 const AK: &str = "AKIAXKSCONFORMANCEAAAA22";
 const SK: &str = "Xk5CoNfOrMaNcEsEcReTaAaAaAaAaAaAaAaAaAaAaAa=";
-const AK_B: &str = "AKIAXKSCONFORMANCEBBBB33";
-const SK_B: &str = "Xk5CoNfOrMaNcEsEcReTbBbBbBbBbBbBbBbBbBbBbBb=";
+const STORES: Stores = Stores {
+    path: PATH,
+    other_path: "/kmip-b/kms/xks/v1",
+    ak: AK,
+    sk: SK,
+    ak_b: "AKIAXKSCONFORMANCEBBBB33",
+    sk_b: "Xk5CoNfOrMaNcEsEcReTbBbBbBbBbBbBbBbBbBbBbBb=",
+};
 /// The proxy's per-backend-call budget in this test (a debug build on a
 /// busy 2-core machine; PyKMIP serialises requests under one lock).
 const BACKEND_BUDGET_MS: u64 = 3000;
@@ -31,11 +32,8 @@ const BACKEND_BUDGET_MS: u64 = 3000;
 const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
 struct Env {
-    _dir: tempfile::TempDir,
+    proxy: Proxy,
     kmip: PyKmip,
-    handle: xks_proxy::ProxyHandle,
-    server_ca_pem: String,
-    client_ca: Ca,
 }
 
 async fn create_keys(server: &PyKmip) {
@@ -67,34 +65,9 @@ async fn start() -> Env {
     let kmip = PyKmip::start();
     create_keys(&kmip).await;
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let server_ca = xks_proxy::pki::Ca::new("KMIP conformance server CA").unwrap();
-    server_ca
-        .server(&["localhost", "127.0.0.1"])
-        .unwrap()
-        .write(d, "server")
-        .unwrap();
-    let client_ca = Ca::generate("KMIP conformance client CA").unwrap();
-    std::fs::write(d.join("client-ca.pem"), client_ca.cert_pem()).unwrap();
     let (ca, cert, key) = kmip.pem_files();
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-backend_timeout_ms = {BACKEND_BUDGET_MS}
-
-[server.tls]
-cert_file = "{dir}/server.pem"
-key_file = "{dir}/server.key"
-client_ca_file = "{dir}/client-ca.pem"
-client_subject_names = ["cks.kms.{REGION}.amazonaws.com"]
-
-[health]
-vendor = "xks-conformance test"
-model = "xks-proxy on PyKMIP"
-
-[backends.hsm]
-type = "kmip"
+    let backend_toml = format!(
+        r#"type = "kmip"
 server = "{addr}"
 ca_file = "{ca}"
 client_cert_file = "{cert}"
@@ -103,84 +76,40 @@ health_key = "xks-health"
 request_timeout_ms = 2500
 pool_size = 8
 # PyKMIP reports a failed GCM tag check as General Failure.
-tag_mismatch_reasons = ["cryptographic_failure", "general_failure"]
-
-[[key_stores]]
-name = "a"
-uri_path = "{PATH}"
-region = "{REGION}"
-backend = "hsm"
-[[key_stores.credentials]]
-access_key_id = "{AK}"
-secret_access_key = "{SK}"
-
-[[key_stores]]
-name = "b"
-uri_path = "{OTHER_PATH}"
-region = "{REGION}"
-backend = "hsm"
-[[key_stores.credentials]]
-access_key_id = "{AK_B}"
-secret_access_key = "{SK_B}"
-"#,
-        dir = d.display(),
+tag_mismatch_reasons = ["cryptographic_failure", "general_failure"]"#,
         addr = kmip.address(),
         ca = ca.display(),
         cert = cert.display(),
         key = key.display(),
     );
-    let config = Config::parse(&text).unwrap();
-    config.validate().unwrap();
-    let handle = xks_proxy::start(&config).await.unwrap();
-    Env {
-        _dir: dir,
-        kmip,
-        handle,
-        server_ca_pem: server_ca.cert_pem(),
-        client_ca,
-    }
-}
-
-fn settings(e: &Env) -> Settings {
-    let mut s = Settings::new(
-        format!("https://localhost:{}", e.handle.addr.port()),
-        PATH,
-        REGION,
-        AK,
-        SK,
-        ServerTrust::CaPem(e.server_ca_pem.clone().into_bytes()),
-        "conf-main",
-    );
-    s.keys = Keys {
-        main: "conf-main".into(),
-        encrypt_only: Some("conf-enc-only".into()),
-        decrypt_only: Some("conf-dec-only".into()),
-        no_usage: Some("conf-no-usage".into()),
-        disabled: Some("conf-disabled".into()),
+    let server_extra = format!("backend_timeout_ms = {BACKEND_BUDGET_MS}");
+    let spec = ProxySpec {
+        ca_name: "KMIP conformance",
+        server_extra: &server_extra,
+        model: "xks-proxy on PyKMIP",
+        backend: "hsm",
+        backend_toml: &backend_toml,
+        store_a_extra: "",
+        stores: STORES,
     };
-    s.second_uri_path = Some(OTHER_PATH.into());
-    s.mtls = MtlsSettings {
-        expect: true,
-        ca: Some(e.client_ca.identity()),
-        subject: None,
-    };
-    s.kms_attempt_timeout = Duration::from_secs(4);
-    s
+    let proxy = support::start_proxy(dir, &spec).await;
+    Env { proxy, kmip }
 }
 
 /// An XKS client as KMS would use it, with a generous budget.
 fn xks(e: &Env) -> XksClient {
     let id = e
+        .proxy
         .client_ca
         .client("cks.kms.us-east-1.amazonaws.com", false)
         .unwrap();
     let cfg = XksClientConfig::new(
-        format!("https://localhost:{}", e.handle.addr.port()),
+        format!("https://localhost:{}", e.proxy.handle.addr.port()),
         PATH,
         REGION,
         AK,
         SK,
-        e.server_ca_pem.clone().into_bytes(),
+        e.proxy.server_ca_pem.clone().into_bytes(),
     )
     .with_client_identity(id.cert_pem.into_bytes(), id.key_pem.as_bytes().to_vec())
     .with_budget(Duration::from_secs(5), Duration::from_secs(5));
@@ -208,49 +137,37 @@ async fn encrypt(c: &XksClient, id: &str) -> Result<xks_wire::EncryptResponse, x
     c.encrypt(&key(id), &req).await
 }
 
-fn decrypt_request(r: &xks_wire::EncryptResponse) -> xks_wire::DecryptRequest {
+fn decrypt_request(r: &xks_wire::EncryptResponse, aad: &[u8]) -> xks_wire::DecryptRequest {
     xks_client::decrypt_request(
         md("Decrypt"),
         &r.ciphertext.0,
         r.ciphertext_metadata.as_ref().map(|m| m.0.as_slice()),
         &r.initialization_vector.0,
         &r.authentication_tag.0,
-        Some(b"ctx"),
+        Some(aad),
     )
+}
+
+/// The proxy refused with the XKS error `want`.
+#[track_caller]
+fn assert_refused(e: &xks_client::Error, want: ErrorName) {
+    assert_eq!(e.proxy_error_name(), Some(want), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_suite_passes_on_the_kmip_backend() {
     let env = start().await;
     let started = Instant::now();
-    let report = conformance::run(settings(&env)).await.unwrap();
+    let report = conformance::run(env.proxy.settings(Duration::from_secs(4)))
+        .await
+        .unwrap();
     let elapsed = started.elapsed();
     let table = report.to_table();
     println!("{table}\nsuite took {elapsed:?}");
-    let known: BTreeSet<&str> = KNOWN_FAILURES.iter().map(|(id, _)| *id).collect();
-    let failed: BTreeSet<&str> = report
-        .cases
-        .iter()
-        .filter(|c| c.result == Verdict::Fail)
-        .map(|c| c.id.as_str())
-        .collect();
-    assert_eq!(
-        failed,
-        known,
-        "unexpected failures:\n{table}\nPyKMIP log tail:\n{}",
-        tail(&env.kmip.log())
-    );
-    let skipped: Vec<&str> = report
-        .cases
-        .iter()
-        .filter(|c| c.result == Verdict::Skip)
-        .map(|c| c.id.as_str())
-        .collect();
-    assert!(skipped.is_empty(), "unexpected skips {skipped:?}:\n{table}");
-    let ran: Vec<&str> = report.cases.iter().map(|c| c.id.as_str()).collect();
-    let all: Vec<String> = catalogue().into_iter().map(|c| c.id).collect();
-    assert_eq!(ran, all);
-    env.handle.shutdown().await;
+    support::assert_whole_catalogue(&report, KNOWN_FAILURES, || {
+        format!("\nPyKMIP log tail:\n{}", tail(&env.kmip.log()))
+    });
+    env.proxy.handle.shutdown().await;
 }
 
 fn tail(s: &str) -> String {
@@ -280,20 +197,12 @@ async fn revoked_keys_are_invalid_state_and_outages_are_503_within_budget() {
         .get_key_metadata(&key("aes-128"), &md("DescribeKey"))
         .await
         .unwrap_err();
-    assert_eq!(
-        e.proxy_error_name(),
-        Some(ErrorName::InvalidStateException),
-        "{e}"
-    );
+    assert_refused(&e, ErrorName::InvalidStateException);
     let e = c
         .get_key_metadata(&key("no-such-key"), &md("DescribeKey"))
         .await
         .unwrap_err();
-    assert_eq!(
-        e.proxy_error_name(),
-        Some(ErrorName::KeyNotFoundException),
-        "{e}"
-    );
+    assert_refused(&e, ErrorName::KeyNotFoundException);
 
     // Revoke a key behind the proxy's back: the next use is InvalidState
     // (the server refuses, whatever the proxy cached), and its metadata
@@ -303,18 +212,10 @@ async fn revoked_keys_are_invalid_state_and_outages_are_503_within_budget() {
     let uid = admin.locate_by_name("to-revoke").await.unwrap().remove(0);
     admin.revoke(&uid).await.unwrap();
     let e = encrypt(&c, "to-revoke").await.unwrap_err();
-    assert_eq!(
-        e.proxy_error_name(),
-        Some(ErrorName::InvalidStateException),
-        "{e}"
-    );
-    let dreq = decrypt_request(&before);
+    assert_refused(&e, ErrorName::InvalidStateException);
+    let dreq = decrypt_request(&before, b"ctx");
     let e = c.decrypt(&key("to-revoke"), &dreq).await.unwrap_err();
-    assert_eq!(
-        e.proxy_error_name(),
-        Some(ErrorName::InvalidStateException),
-        "{e}"
-    );
+    assert_refused(&e, ErrorName::InvalidStateException);
     let m = c
         .get_key_metadata(&key("to-revoke"), &md("DescribeKey"))
         .await
@@ -325,11 +226,7 @@ async fn revoked_keys_are_invalid_state_and_outages_are_503_within_budget() {
     admin.destroy(&uid).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let e = encrypt(&c, "to-revoke").await.unwrap_err();
-    assert_eq!(
-        e.proxy_error_name(),
-        Some(ErrorName::KeyNotFoundException),
-        "{e}"
-    );
+    assert_refused(&e, ErrorName::KeyNotFoundException);
 
     // Health is a real round trip through the health key.
     let h = c.get_health_status(&md("KmsHealthCheck")).await.unwrap();
@@ -341,11 +238,7 @@ async fn revoked_keys_are_invalid_state_and_outages_are_503_within_budget() {
     let t = Instant::now();
     let e = encrypt(&c, "conf-main").await.unwrap_err();
     let took = t.elapsed();
-    assert_eq!(
-        e.proxy_error_name(),
-        Some(ErrorName::DependencyTimeoutException),
-        "{e}"
-    );
+    assert_refused(&e, ErrorName::DependencyTimeoutException);
     assert!(took < budget + Duration::from_millis(500), "took {took:?}");
     env.kmip.resume();
 
@@ -354,20 +247,16 @@ async fn revoked_keys_are_invalid_state_and_outages_are_503_within_budget() {
     let t = Instant::now();
     let e = encrypt(&c, "conf-main").await.unwrap_err();
     let took = t.elapsed();
-    assert_eq!(
-        e.proxy_error_name(),
-        Some(ErrorName::DependencyTimeoutException),
-        "{e}"
-    );
+    assert_refused(&e, ErrorName::DependencyTimeoutException);
     assert!(took < budget, "took {took:?}");
 
     // Back: service resumes without restarting the proxy.
     env.kmip.restart();
     let r = encrypt(&c, "conf-main").await.unwrap();
-    let dreq = decrypt_request(&r);
+    let dreq = decrypt_request(&r, b"ctx");
     let p = c.decrypt(&key("conf-main"), &dreq).await.unwrap();
     assert_eq!(p.plaintext.0.as_slice(), b"kmip plaintext");
-    env.handle.shutdown().await;
+    env.proxy.handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,14 +274,7 @@ async fn concurrent_callers_share_the_kmip_pool() {
                 let aad = [i, round];
                 let req = xks_client::encrypt_request(md("Encrypt"), &plaintext, Some(&aad), true);
                 let r = c.encrypt(&key("conf-main"), &req).await.unwrap();
-                let dreq = xks_client::decrypt_request(
-                    md("Decrypt"),
-                    &r.ciphertext.0,
-                    r.ciphertext_metadata.as_ref().map(|m| m.0.as_slice()),
-                    &r.initialization_vector.0,
-                    &r.authentication_tag.0,
-                    Some(&aad),
-                );
+                let dreq = decrypt_request(&r, &aad);
                 let p = c.decrypt(&key("conf-main"), &dreq).await.unwrap();
                 assert_eq!(p.plaintext.0.as_slice(), plaintext.as_slice());
             }
@@ -401,5 +283,5 @@ async fn concurrent_callers_share_the_kmip_pool() {
     for t in tasks {
         t.await.unwrap();
     }
-    env.handle.shutdown().await;
+    env.proxy.handle.shutdown().await;
 }

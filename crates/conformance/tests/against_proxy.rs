@@ -1,36 +1,35 @@
 //! The whole suite against our own xks-proxy, in-process: TLS with mTLS,
 //! two key stores, a key of every kind. Every case must run and pass.
 
+mod support;
+
 use conformance::cases::{catalogue, Keys};
-use conformance::mtls::{self, Ca};
+use conformance::mtls;
 use conformance::report::Verdict;
-use conformance::{MtlsSettings, ServerTrust, Settings};
-use std::collections::BTreeSet;
+use conformance::MtlsSettings;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::{Proxy, ProxySpec, Stores, REGION};
 use xks_proxy::admin::{self, Action, Target};
 use xks_proxy::backend::software::master::MasterKeySource;
 use xks_proxy::backend::software::store::StoredUsage;
-use xks_proxy::config::Config;
 
-const REGION: &str = "us-east-1";
 const PATH: &str = "/tenant-a/kms/xks/v1";
-const OTHER_PATH: &str = "/tenant-b/kms/xks/v1";
 const AK: &str = "AKIAXKSCONFORMANCEAAAA22";
 const SK: &str = "Xk5CoNfOrMaNcEsEcReTaAaAaAaAaAaAaAaAaAaAaAa=";
-const AK_B: &str = "AKIAXKSCONFORMANCEBBBB33";
 const SK_B: &str = "Xk5CoNfOrMaNcEsEcReTbBbBbBbBbBbBbBbBbBbBbBb=";
+const STORES: Stores = Stores {
+    path: PATH,
+    other_path: "/tenant-b/kms/xks/v1",
+    ak: AK,
+    sk: SK,
+    ak_b: "AKIAXKSCONFORMANCEBBBB33",
+    sk_b: SK_B,
+};
 
 /// Cases that fail against our proxy because the proxy is wrong (none
 /// known today). Each entry: (case id, why the spec requires it).
 const KNOWN_PROXY_FAILURES: &[(&str, &str)] = &[];
-
-struct Proxy {
-    _dir: tempfile::TempDir,
-    handle: xks_proxy::ProxyHandle,
-    server_ca_pem: String,
-    client_ca: Ca,
-}
 
 fn create_keys(data: &Path) {
     let target = Target {
@@ -65,95 +64,25 @@ fn create_keys(data: &Path) {
 
 async fn start_proxy() -> Proxy {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let server_ca = xks_proxy::pki::Ca::new("conformance test server CA").unwrap();
-    server_ca
-        .server(&["localhost", "127.0.0.1"])
-        .unwrap()
-        .write(d, "server")
-        .unwrap();
-    // The client CA's key is needed by the suite to mint expired and
-    // wrong-subject certificates, so it is made here rather than by pki::Ca.
-    let client_ca = Ca::generate("conformance test client CA").unwrap();
-    std::fs::write(d.join("client-ca.pem"), client_ca.cert_pem()).unwrap();
-    create_keys(&d.join("data"));
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[server.tls]
-cert_file = "{dir}/server.pem"
-key_file = "{dir}/server.key"
-client_ca_file = "{dir}/client-ca.pem"
-client_subject_names = ["cks.kms.{REGION}.amazonaws.com"]
-
-[health]
-vendor = "xks-conformance test"
-model = "xks-proxy under test"
-
-[backends.embedded]
-type = "software"
-data_dir = "{dir}/data"
-
-[[key_stores]]
-name = "a"
-uri_path = "{PATH}"
-region = "{REGION}"
-backend = "embedded"
-[[key_stores.credentials]]
-access_key_id = "{AK}"
-secret_access_key = "{SK}"
-
-[[key_stores]]
-name = "b"
-uri_path = "{OTHER_PATH}"
-region = "{REGION}"
-backend = "embedded"
-[[key_stores.credentials]]
-access_key_id = "{AK_B}"
-secret_access_key = "{SK_B}"
-"#,
-        dir = d.display()
+    create_keys(&dir.path().join("data"));
+    let backend_toml = format!(
+        "type = \"software\"\ndata_dir = \"{}/data\"",
+        dir.path().display()
     );
-    let config = Config::parse(&text).unwrap();
-    config.validate().unwrap();
-    let handle = xks_proxy::start(&config).await.unwrap();
-    Proxy {
-        server_ca_pem: server_ca.cert_pem(),
-        _dir: dir,
-        handle,
-        client_ca,
-    }
+    let spec = ProxySpec {
+        ca_name: "conformance test",
+        server_extra: "",
+        model: "xks-proxy under test",
+        backend: "embedded",
+        backend_toml: &backend_toml,
+        store_a_extra: "",
+        stores: STORES,
+    };
+    support::start_proxy(dir, &spec).await
 }
 
-fn settings(p: &Proxy) -> Settings {
-    let mut s = Settings::new(
-        format!("https://localhost:{}", p.handle.addr.port()),
-        PATH,
-        REGION,
-        AK,
-        SK,
-        ServerTrust::CaPem(p.server_ca_pem.clone().into_bytes()),
-        "conf-main",
-    );
-    s.keys = Keys {
-        main: "conf-main".into(),
-        encrypt_only: Some("conf-enc-only".into()),
-        decrypt_only: Some("conf-dec-only".into()),
-        no_usage: Some("conf-no-usage".into()),
-        disabled: Some("conf-disabled".into()),
-    };
-    s.second_uri_path = Some(OTHER_PATH.into());
-    s.mtls = MtlsSettings {
-        expect: true,
-        ca: Some(p.client_ca.identity()),
-        subject: None,
-    };
-    // KMS's 250 ms per attempt is the CLI default; a debug build on a busy
-    // 2-core CI machine gets more room (latency is the load mode's job).
-    s.kms_attempt_timeout = Duration::from_secs(2);
-    s
+fn settings(p: &Proxy) -> conformance::Settings {
+    p.settings(Duration::from_secs(2))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,25 +94,7 @@ async fn whole_suite_passes_against_our_proxy() {
     let table = report.to_table();
     println!("{table}");
 
-    let known: BTreeSet<&str> = KNOWN_PROXY_FAILURES.iter().map(|(id, _)| *id).collect();
-    let failed: BTreeSet<&str> = report
-        .cases
-        .iter()
-        .filter(|c| c.result == Verdict::Fail)
-        .map(|c| c.id.as_str())
-        .collect();
-    assert_eq!(failed, known, "unexpected failures:\n{table}");
-    let skipped: Vec<&str> = report
-        .cases
-        .iter()
-        .filter(|c| c.result == Verdict::Skip)
-        .map(|c| c.id.as_str())
-        .collect();
-    assert!(skipped.is_empty(), "unexpected skips {skipped:?}:\n{table}");
-    // Every case of the catalogue ran, once.
-    let ran: Vec<&str> = report.cases.iter().map(|c| c.id.as_str()).collect();
-    let all: Vec<String> = catalogue().into_iter().map(|c| c.id).collect();
-    assert_eq!(ran, all);
+    let (known, all) = support::assert_whole_catalogue(&report, KNOWN_PROXY_FAILURES, String::new);
     assert!(report.cases.len() >= 120);
     assert!(elapsed < Duration::from_secs(20), "suite took {elapsed:?}");
 

@@ -235,41 +235,44 @@ fn failure(op: Operation, reason: u32) -> Vec<u8> {
     root.encode().to_vec()
 }
 
+/// A client that negotiates the version, of a server answering with `reply`.
+async fn negotiating_client(
+    reply: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+) -> (Client, tempfile::TempDir) {
+    let (mut settings, dir) = server(reply).await;
+    settings.negotiate = true;
+    (Client::new(settings).unwrap(), dir)
+}
+
 #[tokio::test]
 async fn negotiation_picks_1_4_and_refuses_servers_without_it() {
     // A server that speaks 1.4 (among others) answers our [1.4] with [1.4].
-    let (mut settings, _d) = server(|req| match operation_of(req) {
+    let (c, _d) = negotiating_client(|req| match operation_of(req) {
         Operation::DiscoverVersions => Some(discover_versions_answer(&[(1, 4)])),
         op => Some(response_for(op)),
     })
     .await;
-    settings.negotiate = true;
-    let c = Client::new(settings).unwrap();
     c.activate("1").await.unwrap();
     assert_eq!(c.negotiated_version(), Some(ProtocolVersion::V1_4));
 
     // A server without 1.4 (say 1.2 only) answers with an empty list: none
     // in common, said clearly, nothing else sent.
-    let (mut settings, _d) = server(|req| match operation_of(req) {
+    let (c, _d) = negotiating_client(|req| match operation_of(req) {
         Operation::DiscoverVersions => Some(discover_versions_answer(&[])),
         _ => panic!("no request may follow a failed negotiation"),
     })
     .await;
-    settings.negotiate = true;
-    let c = Client::new(settings).unwrap();
     let e = c.activate("1").await.unwrap_err();
     assert!(matches!(e, Error::NoCommonVersion { .. }), "{e}");
     assert_eq!(c.negotiated_version(), None);
 
     // A server without Discover Versions (Operation Not Supported): our
     // preferred version, 1.4.
-    let (mut settings, _d) = server(|req| match operation_of(req) {
+    let (c, _d) = negotiating_client(|req| match operation_of(req) {
         Operation::DiscoverVersions => Some(failure(Operation::DiscoverVersions, 0x05)),
         op => Some(response_for(op)),
     })
     .await;
-    settings.negotiate = true;
-    let c = Client::new(settings).unwrap();
     c.activate("1").await.unwrap();
     assert_eq!(c.negotiated_version(), Some(ProtocolVersion::V1_4));
 }

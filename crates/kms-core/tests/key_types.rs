@@ -9,6 +9,11 @@ mod common;
 
 use aws_lc_rs::signature as sig;
 use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_sdk_kms::operation::{
+    decapsulate::DecapsulateOutput, decrypt::DecryptOutput,
+    derive_shared_secret::DeriveSharedSecretOutput, encapsulate::EncapsulateOutput,
+    encrypt::EncryptOutput, sign::SignOutput,
+};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
     DataKeyPairSpec, EncapsulationAlgorithmSpec, EncryptionAlgorithmSpec,
@@ -67,6 +72,147 @@ async fn public_key(c: &Client, id: &str) -> Vec<u8> {
         .unwrap()
         .as_ref()
         .to_vec()
+}
+
+/// The wire names of a list of algorithms.
+fn names<T: AsRef<str>>(algorithms: &[T]) -> Vec<&str> {
+    algorithms.iter().map(AsRef::as_ref).collect()
+}
+
+/// The calls the tests make over and over, each with its error as
+/// (code, message).
+type Call<T> = Result<T, (String, String)>;
+
+/// Encrypt under key `id` (`alg` absent: the request names none).
+async fn encrypt(
+    c: &Client,
+    id: &str,
+    plaintext: &[u8],
+    alg: Option<EncryptionAlgorithmSpec>,
+) -> Call<EncryptOutput> {
+    c.encrypt()
+        .key_id(id)
+        .plaintext(Blob::new(plaintext.to_vec()))
+        .set_encryption_algorithm(alg)
+        .send()
+        .await
+        .map_err(err)
+}
+
+async fn decrypt(
+    c: &Client,
+    id: &str,
+    ciphertext: Blob,
+    alg: Option<EncryptionAlgorithmSpec>,
+) -> Call<DecryptOutput> {
+    c.decrypt()
+        .key_id(id)
+        .ciphertext_blob(ciphertext)
+        .set_encryption_algorithm(alg)
+        .send()
+        .await
+        .map_err(err)
+}
+
+/// Sign `message`, RAW unless `message_type` says otherwise (absent: the
+/// request names none).
+async fn sign(
+    c: &Client,
+    id: &str,
+    alg: &SigningAlgorithmSpec,
+    message: &[u8],
+    message_type: Option<MessageType>,
+) -> Call<SignOutput> {
+    c.sign()
+        .key_id(id)
+        .message(Blob::new(message.to_vec()))
+        .set_message_type(message_type)
+        .signing_algorithm(alg.clone())
+        .send()
+        .await
+        .map_err(err)
+}
+
+/// Verify: whether the signature is valid.
+async fn verify(
+    c: &Client,
+    id: &str,
+    alg: &SigningAlgorithmSpec,
+    message: &[u8],
+    message_type: Option<MessageType>,
+    signature: &[u8],
+) -> Call<bool> {
+    c.verify()
+        .key_id(id)
+        .message(Blob::new(message.to_vec()))
+        .set_message_type(message_type)
+        .signature(Blob::new(signature.to_vec()))
+        .signing_algorithm(alg.clone())
+        .send()
+        .await
+        .map(|v| v.signature_valid())
+        .map_err(err)
+}
+
+/// GenerateMac: the MAC.
+async fn generate_mac(c: &Client, id: &str, alg: &MacAlgorithmSpec, message: &[u8]) -> Call<Blob> {
+    c.generate_mac()
+        .key_id(id)
+        .message(Blob::new(message.to_vec()))
+        .mac_algorithm(alg.clone())
+        .send()
+        .await
+        .map(|o| o.mac().unwrap().clone())
+        .map_err(err)
+}
+
+/// VerifyMac: whether the MAC is valid.
+async fn verify_mac(
+    c: &Client,
+    id: &str,
+    alg: &MacAlgorithmSpec,
+    message: &[u8],
+    mac: Blob,
+) -> Call<bool> {
+    c.verify_mac()
+        .key_id(id)
+        .message(Blob::new(message.to_vec()))
+        .mac(mac)
+        .mac_algorithm(alg.clone())
+        .send()
+        .await
+        .map(|v| v.mac_valid())
+        .map_err(err)
+}
+
+/// DeriveSharedSecret (ECDH) with the peer's public key.
+async fn derive(c: &Client, id: &str, peer_public: Vec<u8>) -> Call<DeriveSharedSecretOutput> {
+    c.derive_shared_secret()
+        .key_id(id)
+        .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+        .public_key(Blob::new(peer_public))
+        .send()
+        .await
+        .map_err(err)
+}
+
+async fn encapsulate(c: &Client, id: &str) -> Call<EncapsulateOutput> {
+    c.encapsulate()
+        .key_id(id)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await
+        .map_err(err)
+}
+
+async fn decapsulate(c: &Client, id: &str, ciphertext: Blob) -> Call<DecapsulateOutput> {
+    c.decapsulate()
+        .key_id(id)
+        .shared_secret_ciphertext_blob(ciphertext)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await
+        .map_err(err)
 }
 
 const USAGES: [&str; 5] = [
@@ -128,18 +274,10 @@ async fn every_key_spec_and_usage() {
             assert_eq!(md.key_usage().unwrap().as_str(), usage);
             let d = c.describe_key().key_id(md.key_id()).send().await.unwrap();
             let md = d.key_metadata().unwrap();
-            let enc: Vec<&str> = md
-                .encryption_algorithms()
-                .iter()
-                .map(|a| a.as_str())
-                .collect();
-            let sigs: Vec<&str> = md.signing_algorithms().iter().map(|a| a.as_str()).collect();
-            let macs: Vec<&str> = md.mac_algorithms().iter().map(|a| a.as_str()).collect();
-            let agree: Vec<&str> = md
-                .key_agreement_algorithms()
-                .iter()
-                .map(|a| a.as_str())
-                .collect();
+            let enc = names(md.encryption_algorithms());
+            let sigs = names(md.signing_algorithms());
+            let macs = names(md.mac_algorithms());
+            let agree = names(md.key_agreement_algorithms());
             match (spec, usage) {
                 ("SYMMETRIC_DEFAULT", _) => assert_eq!(enc, ["SYMMETRIC_DEFAULT"]),
                 (s, "ENCRYPT_DECRYPT") if s.starts_with("RSA") => {
@@ -168,13 +306,7 @@ async fn every_key_spec_and_usage() {
                     assert!(enc.is_empty());
                 }
                 (s, _) if s.starts_with("ML_KEM") => {
-                    assert_eq!(
-                        md.encapsulation_algorithms()
-                            .iter()
-                            .map(|a| a.as_str())
-                            .collect::<Vec<_>>(),
-                        ["ML_KEM"]
-                    );
+                    assert_eq!(names(md.encapsulation_algorithms()), ["ML_KEM"]);
                 }
                 other => panic!("unexpected {other:?}"),
             }
@@ -294,72 +426,31 @@ async fn sign_and_verify_every_algorithm() {
         for alg in &algs {
             let a = SigningAlgorithmSpec::from(alg.as_str());
             // RAW at the 4096-byte limit.
-            let s = c
-                .sign()
-                .key_id(&id)
-                .message(Blob::new(message.clone()))
-                .signing_algorithm(a.clone())
-                .send()
+            let s = sign(&c, &id, &a, &message, None)
                 .await
                 .unwrap_or_else(|e| panic!("{spec} {alg}: {e:?}"));
             assert_eq!(s.signing_algorithm(), Some(&a));
             let signature = s.signature().unwrap().as_ref().to_vec();
             verify_outside(spec, alg, &spki, &message, &signature);
-            let v = c
-                .verify()
-                .key_id(&id)
-                .message(Blob::new(message.clone()))
-                .signature(Blob::new(signature.clone()))
-                .signing_algorithm(a.clone())
-                .send()
+            assert!(verify(&c, &id, &a, &message, None, &signature)
                 .await
-                .unwrap();
-            assert!(v.signature_valid());
+                .unwrap());
             // A tampered message.
-            let (code, _) = err(c
-                .verify()
-                .key_id(&id)
-                .message(Blob::new(b"other".to_vec()))
-                .signature(Blob::new(signature.clone()))
-                .signing_algorithm(a.clone())
-                .send()
+            let (code, _) = verify(&c, &id, &a, b"other", None, &signature)
                 .await
-                .unwrap_err());
+                .unwrap_err();
             assert_eq!(code, "KMSInvalidSignatureException", "{spec} {alg}");
             if let Some(digest) = digest_of(alg, &message) {
                 // DIGEST signing verifies as RAW and the other way round.
-                let s = c
-                    .sign()
-                    .key_id(&id)
-                    .message(Blob::new(digest.clone()))
-                    .message_type(MessageType::Digest)
-                    .signing_algorithm(a.clone())
-                    .send()
-                    .await
-                    .unwrap();
+                let dt = || Some(MessageType::Digest);
+                let s = sign(&c, &id, &a, &digest, dt()).await.unwrap();
                 let ds = s.signature().unwrap().as_ref().to_vec();
                 verify_outside(spec, alg, &spki, &message, &ds);
-                assert!(c
-                    .verify()
-                    .key_id(&id)
-                    .message(Blob::new(digest.clone()))
-                    .message_type(MessageType::Digest)
-                    .signature(Blob::new(signature.clone()))
-                    .signing_algorithm(a.clone())
-                    .send()
+                assert!(verify(&c, &id, &a, &digest, dt(), &signature)
                     .await
-                    .unwrap()
-                    .signature_valid());
+                    .unwrap());
                 for bad in [&digest[1..], &[digest.as_slice(), &[0]].concat()[..]] {
-                    let (code, message) = err(c
-                        .sign()
-                        .key_id(&id)
-                        .message(Blob::new(bad.to_vec()))
-                        .message_type(MessageType::Digest)
-                        .signing_algorithm(a.clone())
-                        .send()
-                        .await
-                        .unwrap_err());
+                    let (code, message) = sign(&c, &id, &a, bad, dt()).await.unwrap_err();
                     assert_eq!(code, "ValidationException", "{spec} {alg}");
                     assert_eq!(
                         message,
@@ -379,59 +470,22 @@ async fn sign_and_verify_every_algorithm() {
                     let mu =
                         kms_core::mldsa_mu::external_mu(ks, &spki[spki.len() - pk_len..], &message)
                             .unwrap();
-                    let s = c
-                        .sign()
-                        .key_id(&id)
-                        .message(Blob::new(mu.clone()))
-                        .message_type(MessageType::ExternalMu)
-                        .signing_algorithm(a.clone())
-                        .send()
-                        .await
-                        .unwrap();
+                    let mt = || Some(MessageType::ExternalMu);
+                    let s = sign(&c, &id, &a, &mu, mt()).await.unwrap();
                     verify_outside(spec, alg, &spki, &message, s.signature().unwrap().as_ref());
-                    assert!(c
-                        .verify()
-                        .key_id(&id)
-                        .message(Blob::new(mu.clone()))
-                        .message_type(MessageType::ExternalMu)
-                        .signature(Blob::new(signature.clone()))
-                        .signing_algorithm(a.clone())
-                        .send()
-                        .await
-                        .unwrap()
-                        .signature_valid());
-                    let (code, _) = err(c
-                        .sign()
-                        .key_id(&id)
-                        .message(Blob::new(mu[1..].to_vec()))
-                        .message_type(MessageType::ExternalMu)
-                        .signing_algorithm(a.clone())
-                        .send()
-                        .await
-                        .unwrap_err());
+                    assert!(verify(&c, &id, &a, &mu, mt(), &signature).await.unwrap());
+                    let (code, _) = sign(&c, &id, &a, &mu[1..], mt()).await.unwrap_err();
                     assert_eq!(code, "ValidationException");
                 }
-                let (code, _) = err(c
-                    .sign()
-                    .key_id(&id)
-                    .message(Blob::new(vec![1; 64]))
-                    .message_type(MessageType::Digest)
-                    .signing_algorithm(a.clone())
-                    .send()
+                let (code, _) = sign(&c, &id, &a, &[1; 64], Some(MessageType::Digest))
                     .await
-                    .unwrap_err());
+                    .unwrap_err();
                 assert_eq!(code, "ValidationException", "{spec} {alg}");
             }
         }
         // Over the message limit.
-        let (code, _) = err(c
-            .sign()
-            .key_id(&id)
-            .message(Blob::new(vec![0; 4097]))
-            .signing_algorithm(SigningAlgorithmSpec::from(algs[0].as_str()))
-            .send()
-            .await
-            .unwrap_err());
+        let first = SigningAlgorithmSpec::from(algs[0].as_str());
+        let (code, _) = sign(&c, &id, &first, &[0; 4097], None).await.unwrap_err();
         assert_eq!(code, "ValidationException");
         // An algorithm of another key type.
         let foreign = if spec.starts_with("RSA") {
@@ -439,14 +493,9 @@ async fn sign_and_verify_every_algorithm() {
         } else {
             "RSASSA_PSS_SHA_256"
         };
-        let (code, message) = err(c
-            .sign()
-            .key_id(&id)
-            .message(Blob::new(b"m".to_vec()))
-            .signing_algorithm(SigningAlgorithmSpec::from(foreign))
-            .send()
+        let (code, message) = sign(&c, &id, &SigningAlgorithmSpec::from(foreign), b"m", None)
             .await
-            .unwrap_err());
+            .unwrap_err();
         assert_eq!(code, "InvalidKeyUsageException");
         assert_eq!(
             message,
@@ -484,33 +533,16 @@ async fn rsa_encryption_limits_and_interop() {
         {
             let a = EncryptionAlgorithmSpec::from(alg);
             let at_limit = vec![0x42u8; max];
-            let e = c
-                .encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new(at_limit.clone()))
-                .encryption_algorithm(a.clone())
-                .send()
+            let e = encrypt(&c, &id, &at_limit, Some(a.clone()))
                 .await
                 .unwrap_or_else(|e| panic!("{spec} {alg}: {e:?}"));
             assert_eq!(e.encryption_algorithm(), Some(&a));
             let ct = e.ciphertext_blob().unwrap().clone();
-            let d = c
-                .decrypt()
-                .key_id(&id)
-                .ciphertext_blob(ct)
-                .encryption_algorithm(a.clone())
-                .send()
-                .await
-                .unwrap();
+            let d = decrypt(&c, &id, ct, Some(a.clone())).await.unwrap();
             assert_eq!(d.plaintext().unwrap().as_ref(), &at_limit[..]);
-            let (code, message) = err(c
-                .encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new(vec![0x42u8; max + 1]))
-                .encryption_algorithm(a.clone())
-                .send()
+            let (code, message) = encrypt(&c, &id, &vec![0x42u8; max + 1], Some(a.clone()))
                 .await
-                .unwrap_err());
+                .unwrap_err();
             assert_eq!(code, "ValidationException", "{spec} {alg}");
             assert!(
                 message.contains(&format!("at most {max} bytes")),
@@ -522,12 +554,7 @@ async fn rsa_encryption_limits_and_interop() {
                 .encrypt(oaep(alg), b"from outside", &mut out, None)
                 .unwrap()
                 .to_vec();
-            let d = c
-                .decrypt()
-                .key_id(&id)
-                .ciphertext_blob(Blob::new(ct.clone()))
-                .encryption_algorithm(a.clone())
-                .send()
+            let d = decrypt(&c, &id, Blob::new(ct.clone()), Some(a.clone()))
                 .await
                 .unwrap();
             assert_eq!(d.plaintext().unwrap().as_ref(), b"from outside");
@@ -537,27 +564,16 @@ async fn rsa_encryption_limits_and_interop() {
             } else {
                 EncryptionAlgorithmSpec::RsaesOaepSha1
             };
-            let (code, _) = err(c
-                .decrypt()
-                .key_id(&id)
-                .ciphertext_blob(Blob::new(ct.clone()))
-                .encryption_algorithm(other)
-                .send()
+            let (code, _) = decrypt(&c, &id, Blob::new(ct.clone()), Some(other))
                 .await
-                .unwrap_err());
+                .unwrap_err();
             assert_eq!(code, "InvalidCiphertextException");
         }
         if spec != "RSA_2048" {
             continue;
         }
         // EncryptionAlgorithm is required; no encryption context.
-        let (code, message) = err(c
-            .encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new(b"x".to_vec()))
-            .send()
-            .await
-            .unwrap_err());
+        let (code, message) = encrypt(&c, &id, b"x", None).await.unwrap_err();
         assert_eq!(code, "InvalidKeyUsageException");
         assert_eq!(
             message,
@@ -574,14 +590,8 @@ async fn rsa_encryption_limits_and_interop() {
             .unwrap_err());
         assert_eq!(code, "ValidationException");
         // Symmetric keys refuse the RSA algorithms.
-        let (code, _) = err(c
-            .encrypt()
-            .key_id(&symmetric)
-            .plaintext(Blob::new(b"x".to_vec()))
-            .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
-            .send()
-            .await
-            .unwrap_err());
+        let rsa = Some(EncryptionAlgorithmSpec::RsaesOaepSha256);
+        let (code, _) = encrypt(&c, &symmetric, b"x", rsa).await.unwrap_err();
         assert_eq!(code, "InvalidKeyUsageException");
         // ReEncrypt: symmetric → RSA → symmetric.
         let sym_ct = c
@@ -644,60 +654,26 @@ async fn hmac_every_spec() {
     ] {
         let id = create(&c, spec, "GENERATE_VERIFY_MAC").await;
         let a = MacAlgorithmSpec::from(alg);
-        let m = c
-            .generate_mac()
-            .key_id(&id)
-            .message(Blob::new(vec![7; 4096]))
-            .mac_algorithm(a.clone())
-            .send()
-            .await
-            .unwrap();
-        let mac = m.mac().unwrap().clone();
+        let message = [7; 4096];
+        let mac = generate_mac(&c, &id, &a, &message).await.unwrap();
         assert_eq!(mac.as_ref().len(), len);
-        let v = c
-            .verify_mac()
-            .key_id(&id)
-            .message(Blob::new(vec![7; 4096]))
-            .mac(mac.clone())
-            .mac_algorithm(a.clone())
-            .send()
+        assert!(verify_mac(&c, &id, &a, &message, mac.clone())
             .await
-            .unwrap();
-        assert!(v.mac_valid());
+            .unwrap());
         let mut bad = mac.as_ref().to_vec();
         bad[0] ^= 1;
-        let (code, _) = err(c
-            .verify_mac()
-            .key_id(&id)
-            .message(Blob::new(vec![7; 4096]))
-            .mac(Blob::new(bad))
-            .mac_algorithm(a.clone())
-            .send()
+        let (code, _) = verify_mac(&c, &id, &a, &message, Blob::new(bad))
             .await
-            .unwrap_err());
+            .unwrap_err();
         assert_eq!(code, "KMSInvalidMacException");
         let wrong = if alg == "HMAC_SHA_256" {
             MacAlgorithmSpec::HmacSha512
         } else {
             MacAlgorithmSpec::HmacSha256
         };
-        let (code, _) = err(c
-            .generate_mac()
-            .key_id(&id)
-            .message(Blob::new(vec![7]))
-            .mac_algorithm(wrong)
-            .send()
-            .await
-            .unwrap_err());
+        let (code, _) = generate_mac(&c, &id, &wrong, &[7]).await.unwrap_err();
         assert_eq!(code, "InvalidKeyUsageException");
-        let (code, _) = err(c
-            .generate_mac()
-            .key_id(&id)
-            .message(Blob::new(vec![7; 4097]))
-            .mac_algorithm(a)
-            .send()
-            .await
-            .unwrap_err());
+        let (code, _) = generate_mac(&c, &id, &a, &[7; 4097]).await.unwrap_err();
         assert_eq!(code, "ValidationException");
     }
 }
@@ -716,14 +692,7 @@ async fn ecdh_matches_the_peer() {
         let kms_public = public_key(&c, &id).await;
         let peer = agreement::PrivateKey::generate(alg).unwrap();
         let peer_spki = peer.compute_public_key().unwrap().as_der().unwrap();
-        let r = c
-            .derive_shared_secret()
-            .key_id(&id)
-            .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
-            .public_key(Blob::new(peer_spki.as_ref().to_vec()))
-            .send()
-            .await
-            .unwrap();
+        let r = derive(&c, &id, peer_spki.as_ref().to_vec()).await.unwrap();
         let ours = agreement::agree(
             &peer,
             agreement::UnparsedPublicKey::new(alg, &kms_public),
@@ -750,14 +719,7 @@ async fn ecdh_matches_the_peer() {
                 .to_vec(),
             b"not a key".to_vec(),
         ] {
-            let (code, _) = err(c
-                .derive_shared_secret()
-                .key_id(&id)
-                .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
-                .public_key(Blob::new(bad))
-                .send()
-                .await
-                .unwrap_err());
+            let (code, _) = derive(&c, &id, bad).await.unwrap_err();
             assert_eq!(code, "ValidationException", "{spec}");
         }
     }
@@ -773,45 +735,22 @@ async fn ml_kem_encapsulate_decapsulate() {
         ("ML_KEM_1024", &kem::ML_KEM_1024),
     ] {
         let id = create(&c, spec, "ENCAPSULATE_DECAPSULATE").await;
-        let e = c
-            .encapsulate()
-            .key_id(&id)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
-            .await
-            .unwrap();
+        let e = encapsulate(&c, &id).await.unwrap();
         let ct = e.shared_secret_ciphertext_blob().unwrap().clone();
-        let d = c
-            .decapsulate()
-            .key_id(&id)
-            .shared_secret_ciphertext_blob(ct.clone())
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
-            .await
-            .unwrap();
+        let d = decapsulate(&c, &id, ct.clone()).await.unwrap();
         assert_eq!(d.shared_secret(), e.shared_secret());
         // Encapsulated outside with the public key (the SPKI's BIT STRING).
         let spki = public_key(&c, &id).await;
         let ek_len = ek_len(alg);
         let ek = kem::EncapsulationKey::new(alg, &spki[spki.len() - ek_len..]).unwrap();
         let (ct2, ss2) = ek.encapsulate().unwrap();
-        let d = c
-            .decapsulate()
-            .key_id(&id)
-            .shared_secret_ciphertext_blob(Blob::new(ct2.as_ref().to_vec()))
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
+        let d = decapsulate(&c, &id, Blob::new(ct2.as_ref().to_vec()))
             .await
             .unwrap();
         assert_eq!(d.shared_secret().unwrap().as_ref(), ss2.as_ref());
-        let (code, _) = err(c
-            .decapsulate()
-            .key_id(&id)
-            .shared_secret_ciphertext_blob(Blob::new(ct.as_ref()[1..].to_vec()))
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
+        let (code, _) = decapsulate(&c, &id, Blob::new(ct.as_ref()[1..].to_vec()))
             .await
-            .unwrap_err());
+            .unwrap_err();
         assert_eq!(code, "InvalidCiphertextException");
     }
 }
@@ -922,11 +861,12 @@ async fn data_key_pairs_of_every_spec() {
                 &[0x80, 0x40]
             );
             let seed = ml_kem::Seed::try_from(&private[private.len() - 64..]).unwrap();
-            let (alg, len) = match spec {
-                "ML_KEM_512" => (&aws_lc_rs::kem::ML_KEM_512, 800),
-                "ML_KEM_768" => (&aws_lc_rs::kem::ML_KEM_768, 1184),
-                _ => (&aws_lc_rs::kem::ML_KEM_1024, 1568),
+            let alg = match spec {
+                "ML_KEM_512" => &aws_lc_rs::kem::ML_KEM_512,
+                "ML_KEM_768" => &aws_lc_rs::kem::ML_KEM_768,
+                _ => &aws_lc_rs::kem::ML_KEM_1024,
             };
+            let len = ek_len(alg);
             let ek =
                 aws_lc_rs::kem::EncapsulationKey::new(alg, &public[public.len() - len..]).unwrap();
             let (ct, ss) = ek.encapsulate().unwrap();
@@ -1028,50 +968,36 @@ async fn every_wrong_type_cell() {
         let id = create(&c, spec, usage).await;
         let arn = format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/{id}");
         for op in ops {
-            let r: Result<(), (String, String)> = match op {
-                "Encrypt" => {
-                    let mut b = c.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec()));
-                    if class == "rsa-encrypt" {
-                        b = b.encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256);
-                    }
-                    b.send().await.map(|_| ()).map_err(err)
-                }
+            let rsa = (class == "rsa-encrypt").then_some(EncryptionAlgorithmSpec::RsaesOaepSha256);
+            let mac_alg = MacAlgorithmSpec::HmacSha256;
+            let sig_alg = SigningAlgorithmSpec::EcdsaSha256;
+            let r: Call<()> = match op {
+                "Encrypt" => encrypt(&c, &id, b"x", rsa).await.map(|_| ()),
                 "Decrypt" => {
                     // A real ciphertext of the key when it has one.
-                    let mut ct = vec![0u8; 32];
-                    let mut b = c.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec()));
-                    if class == "rsa-encrypt" {
-                        b = b.encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256);
-                    }
-                    if let Ok(o) = b.send().await {
-                        ct = o.ciphertext_blob().unwrap().as_ref().to_vec();
-                    }
-                    let mut d = c.decrypt().key_id(&id).ciphertext_blob(Blob::new(ct));
-                    if class == "rsa-encrypt" {
-                        d = d.encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256);
-                    }
-                    d.send().await.map(|_| ()).map_err(err)
+                    let ct = match encrypt(&c, &id, b"x", rsa.clone()).await {
+                        Ok(o) => o.ciphertext_blob().unwrap().clone(),
+                        Err(_) => Blob::new(vec![0u8; 32]),
+                    };
+                    decrypt(&c, &id, ct, rsa).await.map(|_| ())
                 }
                 "ReEncrypt" => {
                     let sym = c.create_key().send().await.unwrap();
                     let sym = sym.key_metadata().unwrap().key_id().to_owned();
-                    let ct = c
-                        .encrypt()
-                        .key_id(&sym)
-                        .plaintext(Blob::new(b"x".to_vec()))
-                        .send()
+                    let ct = encrypt(&c, &sym, b"x", None)
                         .await
                         .unwrap()
                         .ciphertext_blob()
                         .unwrap()
                         .clone();
-                    let mut b = c.re_encrypt().ciphertext_blob(ct).destination_key_id(&id);
-                    if class == "rsa-encrypt" {
-                        b = b.destination_encryption_algorithm(
-                            EncryptionAlgorithmSpec::RsaesOaepSha256,
-                        );
-                    }
-                    b.send().await.map(|_| ()).map_err(err)
+                    c.re_encrypt()
+                        .ciphertext_blob(ct)
+                        .destination_key_id(&id)
+                        .set_destination_encryption_algorithm(rsa)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(err)
                 }
                 "GenerateDataKey" => c
                     .generate_data_key()
@@ -1105,35 +1031,12 @@ async fn every_wrong_type_cell() {
                     .await
                     .map(|_| ())
                     .map_err(err),
-                "GenerateMac" => c
-                    .generate_mac()
-                    .key_id(&id)
-                    .message(Blob::new(b"m".to_vec()))
-                    .mac_algorithm(MacAlgorithmSpec::HmacSha256)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(err),
+                "GenerateMac" => generate_mac(&c, &id, &mac_alg, b"m").await.map(|_| ()),
                 "VerifyMac" => {
-                    let mac = c
-                        .generate_mac()
-                        .key_id(&id)
-                        .message(Blob::new(b"m".to_vec()))
-                        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
-                        .send()
+                    let mac = generate_mac(&c, &id, &mac_alg, b"m")
                         .await
-                        .ok()
-                        .and_then(|o| o.mac().cloned())
-                        .unwrap_or_else(|| Blob::new(vec![0; 32]));
-                    c.verify_mac()
-                        .key_id(&id)
-                        .message(Blob::new(b"m".to_vec()))
-                        .mac(mac)
-                        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(err)
+                        .unwrap_or_else(|_| Blob::new(vec![0; 32]));
+                    verify_mac(&c, &id, &mac_alg, b"m", mac).await.map(|_| ())
                 }
                 "GetPublicKey" => c
                     .get_public_key()
@@ -1142,71 +1045,26 @@ async fn every_wrong_type_cell() {
                     .await
                     .map(|_| ())
                     .map_err(err),
-                "Sign" => c
-                    .sign()
-                    .key_id(&id)
-                    .message(Blob::new(b"m".to_vec()))
-                    .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(err),
+                "Sign" => sign(&c, &id, &sig_alg, b"m", None).await.map(|_| ()),
                 "Verify" => {
-                    let signature = c
-                        .sign()
-                        .key_id(&id)
-                        .message(Blob::new(b"m".to_vec()))
-                        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-                        .send()
+                    let signature = sign(&c, &id, &sig_alg, b"m", None)
                         .await
                         .ok()
-                        .and_then(|o| o.signature().cloned())
-                        .unwrap_or_else(|| Blob::new(vec![0; 64]));
-                    c.verify()
-                        .key_id(&id)
-                        .message(Blob::new(b"m".to_vec()))
-                        .signature(signature)
-                        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-                        .send()
+                        .and_then(|o| o.signature().map(|s| s.as_ref().to_vec()))
+                        .unwrap_or_else(|| vec![0; 64]);
+                    verify(&c, &id, &sig_alg, b"m", None, &signature)
                         .await
                         .map(|_| ())
-                        .map_err(err)
                 }
-                "DeriveSharedSecret" => c
-                    .derive_shared_secret()
-                    .key_id(&id)
-                    .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
-                    .public_key(Blob::new(peer.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(err),
-                "Encapsulate" => c
-                    .encapsulate()
-                    .key_id(&id)
-                    .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(err),
+                "DeriveSharedSecret" => derive(&c, &id, peer.clone()).await.map(|_| ()),
+                "Encapsulate" => encapsulate(&c, &id).await.map(|_| ()),
                 _ => {
-                    let ct = c
-                        .encapsulate()
-                        .key_id(&id)
-                        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                        .send()
+                    let ct = encapsulate(&c, &id)
                         .await
                         .ok()
                         .and_then(|o| o.shared_secret_ciphertext_blob().cloned())
                         .unwrap_or_else(|| Blob::new(vec![0; 1088]));
-                    c.decapsulate()
-                        .key_id(&id)
-                        .shared_secret_ciphertext_blob(ct)
-                        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(err)
+                    decapsulate(&c, &id, ct).await.map(|_| ())
                 }
             };
             checked += 1;
@@ -1265,17 +1123,10 @@ async fn material_survives_a_restart() {
         for (spec, usage) in kinds {
             let id = create(&c, spec, usage).await;
             let public = if usage == "GENERATE_VERIFY_MAC" {
-                c.generate_mac()
-                    .key_id(&id)
-                    .message(Blob::new(b"m".to_vec()))
-                    .mac_algorithm(MacAlgorithmSpec::HmacSha384)
-                    .send()
+                generate_mac(&c, &id, &MacAlgorithmSpec::HmacSha384, b"m")
                     .await
                     .unwrap()
-                    .mac()
-                    .unwrap()
-                    .as_ref()
-                    .to_vec()
+                    .into_inner()
             } else {
                 public_key(&c, &id).await
             };
@@ -1287,16 +1138,10 @@ async fn material_survives_a_restart() {
     let c = common::client(kms.addr, ACCOUNT, "secret", "eu-west-1");
     for ((spec, usage), (id, public)) in kinds.iter().zip(&before) {
         if *usage == "GENERATE_VERIFY_MAC" {
-            let v = c
-                .verify_mac()
-                .key_id(id)
-                .message(Blob::new(b"m".to_vec()))
-                .mac(Blob::new(public.clone()))
-                .mac_algorithm(MacAlgorithmSpec::HmacSha384)
-                .send()
+            let mac = Blob::new(public.clone());
+            assert!(verify_mac(&c, id, &MacAlgorithmSpec::HmacSha384, b"m", mac)
                 .await
-                .unwrap();
-            assert!(v.mac_valid());
+                .unwrap());
         } else {
             assert_eq!(&public_key(&c, id).await, public, "{spec} {usage}");
         }
@@ -1344,14 +1189,15 @@ async fn update_alias_keeps_type_and_usage() {
         .unwrap();
     assert_eq!(d.key_metadata().unwrap().key_id(), sign_b);
     // Signing through the alias.
-    let s = c
-        .sign()
-        .key_id("alias/signer")
-        .message(Blob::new(b"release".to_vec()))
-        .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
-        .send()
-        .await
-        .unwrap();
+    let s = sign(
+        &c,
+        "alias/signer",
+        &SigningAlgorithmSpec::MlDsaShake256,
+        b"release",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(s.signature().is_some());
 }
 
@@ -1377,33 +1223,16 @@ async fn key_states_and_dry_run() {
     for id in [&sign, &mac, &kem] {
         c.disable_key().key_id(id).send().await.unwrap();
     }
-    let (code, _) = err(c
-        .sign()
-        .key_id(&sign)
-        .message(Blob::new(b"m".to_vec()))
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-        .send()
-        .await
-        .unwrap_err());
+    let ecdsa = SigningAlgorithmSpec::EcdsaSha256;
+    let (code, _) = self::sign(&c, &sign, &ecdsa, b"m", None).await.unwrap_err();
     assert_eq!(code, "DisabledException");
     let (code, _) = err(c.get_public_key().key_id(&sign).send().await.unwrap_err());
     assert_eq!(code, "DisabledException");
-    let (code, _) = err(c
-        .generate_mac()
-        .key_id(&mac)
-        .message(Blob::new(b"m".to_vec()))
-        .mac_algorithm(MacAlgorithmSpec::HmacSha512)
-        .send()
+    let (code, _) = generate_mac(&c, &mac, &MacAlgorithmSpec::HmacSha512, b"m")
         .await
-        .unwrap_err());
+        .unwrap_err();
     assert_eq!(code, "DisabledException");
-    let (code, _) = err(c
-        .encapsulate()
-        .key_id(&kem)
-        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-        .send()
-        .await
-        .unwrap_err());
+    let (code, _) = encapsulate(&c, &kem).await.unwrap_err();
     assert_eq!(code, "DisabledException");
     c.enable_key().key_id(&sign).send().await.unwrap();
     c.schedule_key_deletion()
@@ -1412,14 +1241,8 @@ async fn key_states_and_dry_run() {
         .send()
         .await
         .unwrap();
-    let (code, _) = err(c
-        .verify()
-        .key_id(&sign)
-        .message(Blob::new(b"m".to_vec()))
-        .signature(Blob::new(vec![0; 70]))
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-        .send()
+    let (code, _) = verify(&c, &sign, &ecdsa, b"m", None, &[0; 70])
         .await
-        .unwrap_err());
+        .unwrap_err();
     assert_eq!(code, "KMSInvalidStateException");
 }

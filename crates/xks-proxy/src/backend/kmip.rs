@@ -505,19 +505,15 @@ impl KeyManager for KmipKeyManager {
             Some(v) => format!("KMIP {v} server"),
             None => "KMIP server".into(),
         };
-        let (status, detail) = match result {
-            Ok(()) => (HealthStatus::Active, None),
-            Err(e @ (BackendError::Timeout | BackendError::Unavailable(_))) => {
-                (HealthStatus::Unavailable, Some(e.to_string()))
-            }
-            Err(e) => (HealthStatus::Degraded, Some(e.to_string())),
-        };
-        vec![InstanceHealth {
-            id: self.client.address().to_owned(),
+        vec![InstanceHealth::from_check(
+            self.client.address().to_owned(),
             model,
-            status,
-            detail,
-        }]
+            result,
+            |e| match e {
+                BackendError::Timeout | BackendError::Unavailable(_) => HealthStatus::Unavailable,
+                _ => HealthStatus::Degraded,
+            },
+        )]
     }
 }
 

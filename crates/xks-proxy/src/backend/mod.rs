@@ -74,6 +74,28 @@ pub struct InstanceHealth {
     pub detail: Option<String>,
 }
 
+impl InstanceHealth {
+    /// The health of an instance from the result of its check: ACTIVE if
+    /// it passed, else the status `failed` picks, with the error as detail.
+    pub fn from_check<E: fmt::Display>(
+        id: String,
+        model: String,
+        check: Result<(), E>,
+        failed: impl FnOnce(&E) -> HealthStatus,
+    ) -> InstanceHealth {
+        let (status, detail) = match check {
+            Ok(()) => (HealthStatus::Active, None),
+            Err(e) => (failed(&e), Some(e.to_string())),
+        };
+        InstanceHealth {
+            id,
+            model,
+            status,
+            detail,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthStatus {
     Active,

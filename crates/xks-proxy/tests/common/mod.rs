@@ -143,13 +143,7 @@ pub fn long_key_id() -> String {
 
 /// Writes PKI and keys into a new temp dir and returns (dir, ca).
 pub fn prepare(opts: &Options) -> (tempfile::TempDir, Ca, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("test CA").unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
-    ca.server(&["localhost", "127.0.0.1"])
-        .unwrap()
-        .write(dir.path(), "server")
-        .unwrap();
+    let (dir, ca) = pki_dir();
     std::fs::write(dir.path().join("secret_a2"), format!("{SK_A2}\n")).unwrap();
     let target = Target {
         data_dir: dir.path().join("data"),
@@ -186,8 +180,27 @@ pub fn prepare(opts: &Options) -> (tempfile::TempDir, Ca, PathBuf) {
     (dir, ca, config_path)
 }
 
+/// A new temp dir holding a new test CA (ca.pem) and a server certificate
+/// it issued for localhost and 127.0.0.1 (server.pem, server.key).
+pub fn pki_dir() -> (tempfile::TempDir, Ca) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA").unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
+    ca.server(&["localhost", "127.0.0.1"])
+        .unwrap()
+        .write(dir.path(), "server")
+        .unwrap();
+    (dir, ca)
+}
+
 pub async fn start(opts: Options) -> Env {
     let (dir, ca, config_path) = prepare(&opts);
+    start_prepared(dir, ca, config_path).await
+}
+
+/// Starts the proxy from the configuration file `prepare` (or the like)
+/// wrote.
+pub async fn start_prepared(dir: tempfile::TempDir, ca: Ca, config_path: PathBuf) -> Env {
     let config = Config::load(&config_path).unwrap();
     let handle = xks_proxy::start(&config).await.unwrap();
     Env {

@@ -23,13 +23,7 @@ pub fn pkcs11_env_config(
     server_extra: &str,
 ) -> (tempfile::TempDir, Ca, std::path::PathBuf) {
     let hsm = softhsm::shared().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new("test CA").unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
-    ca.server(&["localhost", "127.0.0.1"])
-        .unwrap()
-        .write(dir.path(), "server")
-        .unwrap();
+    let (dir, ca) = pki_dir();
     std::fs::write(dir.path().join("pin"), format!("{}\n", token.user_pin)).unwrap();
     let text = format!(
         r#"
@@ -71,15 +65,7 @@ secret_access_key = "{SK_A1}"
 
 pub async fn start_env(token: &softhsm::TestToken, backend_extra: &str, server_extra: &str) -> Env {
     let (dir, ca, config_path) = pkcs11_env_config(token, backend_extra, server_extra);
-    let config = Config::load(&config_path).unwrap();
-    let handle = xks_proxy::start(&config).await.unwrap();
-    Env {
-        dir,
-        handle,
-        ca,
-        config,
-        config_path,
-    }
+    start_prepared(dir, ca, config_path).await
 }
 
 pub fn token_with(prefix: &str, keys: &[NewKey<'_>]) -> softhsm::TestToken {

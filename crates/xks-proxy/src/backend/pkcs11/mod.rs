@@ -488,16 +488,12 @@ impl KeyManager for Pkcs11KeyManager {
             }
             Err(e) => Err(e),
         };
-        let (status, detail) = match r {
-            Ok(()) => (HealthStatus::Active, None),
-            Err(e) => (HealthStatus::Unavailable, Some(e.to_string())),
-        };
-        vec![InstanceHealth {
-            id: self.instance_id.clone(),
-            model: self.model.clone(),
-            status,
-            detail,
-        }]
+        vec![InstanceHealth::from_check(
+            self.instance_id.clone(),
+            self.model.clone(),
+            r,
+            |_| HealthStatus::Unavailable,
+        )]
     }
 }
 

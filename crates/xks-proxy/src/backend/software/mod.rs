@@ -279,16 +279,12 @@ impl KeyManager for SoftwareKeyManager {
         .await
         .unwrap_or_else(|e| Err(format!("health task failed: {e}")));
         let result = db_check.and_then(|()| self.health_round_trip());
-        let (status, detail) = match result {
-            Ok(()) => (HealthStatus::Active, None),
-            Err(e) => (HealthStatus::Unavailable, Some(e)),
-        };
-        vec![InstanceHealth {
-            id: self.instance_id.clone(),
-            model: MODEL.to_owned(),
-            status,
-            detail,
-        }]
+        vec![InstanceHealth::from_check(
+            self.instance_id.clone(),
+            MODEL.to_owned(),
+            result,
+            |_| HealthStatus::Unavailable,
+        )]
     }
 }
 
