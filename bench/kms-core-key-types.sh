@@ -3,7 +3,7 @@
 # Sign/Verify per second for ECC_NIST_P256, RSA_2048 and ML_DSA_65,
 # GenerateMac (HMAC_256), and the effect of a burst of RSA_4096 CreateKey
 # calls on the latency of concurrent Encrypt requests (p99 must stay under
-# 10 ms). SigV4 verified on every request; kms-load on the same machine.
+# 10 ms), and the same Encrypt latency under RSA_4096 Sign load. SigV4 verified on every request; kms-load on the same machine.
 #
 #   bash bench/kms-core-key-types.sh        # DURATION=10 by default
 set -euo pipefail
@@ -48,4 +48,13 @@ load --op encrypt --size 32 --concurrency 32 --rate "$RATE" > "$WORK/during.json
 wait $BURST || true
 show "$WORK/during.json" "Encrypt at $RATE req/s, during RSA_4096 CreateKey burst"
 show "$WORK/burst.json" "CreateKey RSA_4096, 8 concurrent callers         "
+
+# Encrypt latency while 8 callers keep RSA_4096 Sign requests outstanding
+# (each a multi-millisecond private-key operation, run on the blocking pool).
+load --op sign --key-spec RSA_4096 --size 32 --concurrency 8 > "$WORK/rsa.json" &
+RSA=$!
+load --op encrypt --size 32 --concurrency 32 --rate "$RATE" > "$WORK/during-sign.json" || true
+wait $RSA || true
+show "$WORK/during-sign.json" "Encrypt at $RATE req/s, during RSA_4096 Sign load "
+show "$WORK/rsa.json" "Sign RSA_4096, 8 concurrent callers              "
 echo "loadavg after: $(cat /proc/loadavg)"

@@ -157,7 +157,7 @@ impl Kms {
             "CancelKeyDeletion" => res::cancel_key_deletion(&ctx, &body)?,
             "GetKeyRotationStatus" => res::get_key_rotation_status(&ctx, &body)?,
             "GetPublicKey" => asymops::get_public_key(&ctx, &body)?,
-            "Sign" => asymops::sign(&ctx, &body)?,
+            "Sign" => asymops::sign(&ctx, &body).await?,
             "Verify" => asymops::verify(&ctx, &body)?,
             "GenerateMac" => asymops::generate_mac(&ctx, &body)?,
             "VerifyMac" => asymops::verify_mac(&ctx, &body)?,
