@@ -3,9 +3,12 @@
 //! Custom key store management, XKS keys, double-encrypted cryptographic
 //! operations.
 
+#[macro_use]
 mod xks_env;
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_sdk_kms::operation::decrypt::builders::DecryptFluentBuilder;
+use aws_sdk_kms::operation::encrypt::builders::EncryptFluentBuilder;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, XksProxyConnectivityType};
 use xks_env::*;
@@ -36,119 +39,71 @@ async fn custom_key_store_lifecycle() {
     assert_eq!(p.connectivity().unwrap().as_str(), "PUBLIC_ENDPOINT");
 
     // Uniqueness: name, and endpoint + path.
-    let e = c
-        .create_custom_key_store()
-        .custom_key_store_name("store-1")
-        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-        .xks_proxy_uri_endpoint(env.endpoint())
-        .xks_proxy_uri_path(PATH_SECOND)
-        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
-        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreNameInUseException");
-    let e = c
-        .create_custom_key_store()
-        .custom_key_store_name("store-2")
-        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-        .xks_proxy_uri_endpoint(env.endpoint())
-        .xks_proxy_uri_path(PATH_MAIN)
-        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
-        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "XksProxyUriInUseException");
-    // A wrong credential, a path no key store serves: the proxy is probed.
-    let e = c
-        .create_custom_key_store()
-        .custom_key_store_name("store-2")
-        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-        .xks_proxy_uri_endpoint(env.endpoint())
-        .xks_proxy_uri_path(PATH_SECOND)
-        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
-        .xks_proxy_authentication_credential(Env::credential(AKID_B, SECRET_B))
-        .send()
-        .await
-        .unwrap_err();
     assert_eq!(
-        code(e),
+        env.create_store_error(env.spec("store-1", PATH_SECOND))
+            .await,
+        "CustomKeyStoreNameInUseException"
+    );
+    assert_eq!(
+        env.create_store_error(env.spec("store-2", PATH_MAIN)).await,
+        "XksProxyUriInUseException"
+    );
+    // A wrong credential, a path no key store serves: the proxy is probed.
+    assert_eq!(
+        env.create_store_error(
+            env.spec("store-2", PATH_SECOND)
+                .credential(AKID_B, SECRET_B)
+        )
+        .await,
         "XksProxyIncorrectAuthenticationCredentialException"
     );
-    let e = c
-        .create_custom_key_store()
-        .custom_key_store_name("store-2")
-        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-        .xks_proxy_uri_endpoint(env.endpoint())
-        .xks_proxy_uri_path("/nowhere/kms/xks/v1")
-        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
-        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "XksProxyInvalidConfigurationException");
-    let e = c
-        .create_custom_key_store()
-        .custom_key_store_name("store-2")
-        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-        .xks_proxy_uri_endpoint("https://127.0.0.1:1")
-        .xks_proxy_uri_path(PATH_MAIN)
-        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
-        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "XksProxyUriUnreachableException");
+    assert_eq!(
+        env.create_store_error(env.spec("store-2", "/nowhere/kms/xks/v1"))
+            .await,
+        "XksProxyInvalidConfigurationException"
+    );
+    assert_eq!(
+        env.create_store_error(
+            env.spec("store-2", PATH_MAIN)
+                .endpoint("https://127.0.0.1:1")
+        )
+        .await,
+        "XksProxyUriUnreachableException"
+    );
     // Validation from the model (the endpoint pattern allows a port).
-    let e = c
-        .create_custom_key_store()
-        .custom_key_store_name("store-2")
-        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-        .xks_proxy_uri_endpoint("http://localhost:1234")
-        .xks_proxy_uri_path(PATH_MAIN)
-        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
-        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "ValidationException");
-    let e = c
-        .create_custom_key_store()
-        .custom_key_store_name("store-2")
-        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-        .xks_proxy_uri_endpoint(env.endpoint())
-        .xks_proxy_uri_path(PATH_MAIN)
-        .xks_proxy_connectivity(XksProxyConnectivityType::VpcEndpointService)
-        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "UnsupportedOperationException");
+    assert_eq!(
+        env.create_store_error(
+            env.spec("store-2", PATH_MAIN)
+                .endpoint("http://localhost:1234")
+        )
+        .await,
+        "ValidationException"
+    );
+    assert_eq!(
+        env.create_store_error(
+            env.spec("store-2", PATH_MAIN)
+                .connectivity(XksProxyConnectivityType::VpcEndpointService)
+        )
+        .await,
+        "UnsupportedOperationException"
+    );
 
     // Filters and their errors.
-    let e = c
-        .describe_custom_key_stores()
-        .custom_key_store_id("cks-00000000000000000")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreNotFoundException");
-    let e = c
-        .describe_custom_key_stores()
-        .custom_key_store_name("nope")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreNotFoundException");
-    let e = c
-        .describe_custom_key_stores()
-        .custom_key_store_name("store-1")
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "ValidationException");
+    assert_fails!(
+        c.describe_custom_key_stores()
+            .custom_key_store_id("cks-00000000000000000"),
+        "CustomKeyStoreNotFoundException"
+    );
+    assert_fails!(
+        c.describe_custom_key_stores().custom_key_store_name("nope"),
+        "CustomKeyStoreNotFoundException"
+    );
+    assert_fails!(
+        c.describe_custom_key_stores()
+            .custom_key_store_name("store-1")
+            .custom_key_store_id(&id),
+        "ValidationException"
+    );
     let by_name = c
         .describe_custom_key_stores()
         .custom_key_store_name("store-1")
@@ -162,20 +117,12 @@ async fn custom_key_store_lifecycle() {
 
     // Pagination over three stores.
     let id2 = env.create_store("store-2", PATH_SECOND).await;
-    let id3 = c
-        .create_custom_key_store()
-        .custom_key_store_name("store-3")
-        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-        .xks_proxy_uri_endpoint(format!("https://127.0.0.1:{}", env.proxy_addr.port()))
-        .xks_proxy_uri_path(PATH_MAIN)
-        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
-        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
-        .send()
+    let id3 = env
+        .spec("store-3", PATH_MAIN)
+        .endpoint(format!("https://127.0.0.1:{}", env.proxy_addr.port()))
+        .create(c)
         .await
-        .unwrap()
-        .custom_key_store_id()
-        .unwrap()
-        .to_owned();
+        .unwrap();
     let mut seen = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -200,13 +147,10 @@ async fn custom_key_store_lifecycle() {
     let mut want = vec![id.clone(), id2.clone(), id3.clone()];
     want.sort();
     assert_eq!(seen, want);
-    let e = c
-        .describe_custom_key_stores()
-        .marker("!!")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "InvalidMarkerException");
+    assert_fails!(
+        c.describe_custom_key_stores().marker("!!"),
+        "InvalidMarkerException"
+    );
 
     // Connect: asynchronous, then CONNECTED.
     assert_eq!(env.connect(&id).await, ("CONNECTED".into(), None));
@@ -217,82 +161,55 @@ async fn custom_key_store_lifecycle() {
         .await
         .unwrap();
     // Endpoint changes need DISCONNECTED; name/credential/path do not.
-    let e = c
-        .update_custom_key_store()
-        .custom_key_store_id(&id)
-        .xks_proxy_uri_endpoint(format!(
-            "https://localhost:{}",
-            env.proxy_addr.port() as u32 + 1
-        ))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
+    assert_fails!(
+        c.update_custom_key_store()
+            .custom_key_store_id(&id)
+            .xks_proxy_uri_endpoint(format!(
+                "https://localhost:{}",
+                env.proxy_addr.port() as u32 + 1
+            )),
+        "CustomKeyStoreInvalidStateException"
+    );
     c.update_custom_key_store()
         .custom_key_store_id(&id)
         .new_custom_key_store_name("store-1-renamed")
         .send()
         .await
         .unwrap();
-    let e = c
-        .update_custom_key_store()
-        .custom_key_store_id(&id)
-        .new_custom_key_store_name("store-2")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreNameInUseException");
+    assert_fails!(
+        c.update_custom_key_store()
+            .custom_key_store_id(&id)
+            .new_custom_key_store_name("store-2"),
+        "CustomKeyStoreNameInUseException"
+    );
     // Delete needs DISCONNECTED.
-    let e = c
-        .delete_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
+    assert_fails!(
+        c.delete_custom_key_store().custom_key_store_id(&id),
+        "CustomKeyStoreInvalidStateException"
+    );
 
     // A key makes the store undeletable.
     let key = env.create_key(&id, KEY_1).await;
-    c.disconnect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    env.disconnect(&id).await;
     assert_eq!(env.state(&id).await, ("DISCONNECTED".into(), None));
-    let e = c
-        .disconnect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
-    let e = c
-        .delete_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreHasCMKsException");
+    assert_fails!(
+        c.disconnect_custom_key_store().custom_key_store_id(&id),
+        "CustomKeyStoreInvalidStateException"
+    );
+    assert_fails!(
+        c.delete_custom_key_store().custom_key_store_id(&id),
+        "CustomKeyStoreHasCMKsException"
+    );
     // Keys of a disconnected store are Unavailable.
     let d = c.describe_key().key_id(&key).send().await.unwrap();
     assert_eq!(
         d.key_metadata().unwrap().key_state().unwrap().as_str(),
         "Unavailable"
     );
-    let e = c
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(b"x".to_vec()))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "KMSInvalidStateException");
+    assert_fails!(encrypt_x(c, &key), "KMSInvalidStateException");
     // Even a disabled key is Unavailable (not Disabled) while disconnected.
     c.disable_key().key_id(&key).send().await.unwrap();
-    let e = c
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(b"x".to_vec()))
+    let e = encrypt_x(c, &key)
         .send()
         .await
         .unwrap_err()
@@ -318,13 +235,10 @@ async fn custom_key_store_lifecycle() {
         .send()
         .await
         .unwrap();
-    let e = c
-        .delete_custom_key_store()
-        .custom_key_store_id(&id2)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreNotFoundException");
+    assert_fails!(
+        c.delete_custom_key_store().custom_key_store_id(&id2),
+        "CustomKeyStoreNotFoundException"
+    );
     let out = c.describe_custom_key_stores().send().await.unwrap();
     assert_eq!(out.custom_key_stores().len(), 2);
 }
@@ -335,23 +249,12 @@ async fn xks_keys_are_validated_through_the_proxy() {
     let c = &env.sdk;
     let id = env.create_store("s", PATH_MAIN).await;
     // Not connected yet.
-    let e = c
-        .create_key()
-        .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
-        .custom_key_store_id(&id)
-        .xks_key_id(KEY_1)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
+    assert_fails!(
+        xks_key_request(c, &id, KEY_1),
+        "CustomKeyStoreInvalidStateException"
+    );
     assert_eq!(env.connect(&id).await.0, "CONNECTED");
-    let create = |xks: &str| {
-        c.create_key()
-            .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
-            .custom_key_store_id(&id)
-            .xks_key_id(xks)
-            .send()
-    };
+    let create = |xks: &str| xks_key_request(c, &id, xks).send();
     let out = create(KEY_1).await.unwrap();
     let m = out.key_metadata().unwrap();
     assert_eq!(m.origin().unwrap().as_str(), "EXTERNAL_KEY_STORE");
@@ -381,52 +284,34 @@ async fn xks_keys_are_validated_through_the_proxy() {
         "XksKeyInvalidConfigurationException"
     );
     // Only symmetric keys; unknown stores; XksKeyId needs the origin.
-    let e = c
-        .create_key()
-        .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
-        .custom_key_store_id(&id)
-        .xks_key_id(KEY_2)
-        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "UnsupportedOperationException");
-    let e = c
-        .create_key()
-        .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
-        .custom_key_store_id("cks-00000000000000000")
-        .xks_key_id(KEY_2)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreNotFoundException");
+    assert_fails!(
+        xks_key_request(c, &id, KEY_2).key_spec(aws_sdk_kms::types::KeySpec::Rsa2048),
+        "UnsupportedOperationException"
+    );
+    assert_fails!(
+        xks_key_request(c, "cks-00000000000000000", KEY_2),
+        "CustomKeyStoreNotFoundException"
+    );
     let e = c.create_key().xks_key_id(KEY_2).send().await.unwrap_err();
     assert_eq!(code(e), "ValidationException");
     // Operations AWS does not support on XKS keys.
-    let e = c
-        .enable_key_rotation()
-        .key_id(&arn)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "UnsupportedOperationException");
-    let e = c
-        .get_parameters_for_import()
-        .key_id(&arn)
-        .wrapping_algorithm(aws_sdk_kms::types::AlgorithmSpec::RsaesOaepSha256)
-        .wrapping_key_spec(aws_sdk_kms::types::WrappingKeySpec::Rsa2048)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "UnsupportedOperationException");
-    let e = c
-        .generate_data_key_pair()
-        .key_id(&arn)
-        .key_pair_spec(aws_sdk_kms::types::DataKeyPairSpec::EccNistP256)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "UnsupportedOperationException");
+    assert_fails!(
+        c.enable_key_rotation().key_id(&arn),
+        "UnsupportedOperationException"
+    );
+    assert_fails!(
+        c.get_parameters_for_import()
+            .key_id(&arn)
+            .wrapping_algorithm(aws_sdk_kms::types::AlgorithmSpec::RsaesOaepSha256)
+            .wrapping_key_spec(aws_sdk_kms::types::WrappingKeySpec::Rsa2048),
+        "UnsupportedOperationException"
+    );
+    assert_fails!(
+        c.generate_data_key_pair()
+            .key_id(&arn)
+            .key_pair_spec(aws_sdk_kms::types::DataKeyPairSpec::EccNistP256),
+        "UnsupportedOperationException"
+    );
     // The same external key in another store is fine.
     let id2 = env.create_store("s2", PATH_SECOND).await;
     assert_eq!(env.connect(&id2).await.0, "CONNECTED");
@@ -469,13 +354,7 @@ async fn double_encrypted_round_trips() {
         };
         assert_eq!(ct[0], 2, "double-encrypted blob format");
         assert!(ct.len() > len + 49);
-        let out = c
-            .decrypt()
-            .ciphertext_blob(Blob::new(ct.clone()))
-            .encryption_context("app", "xks")
-            .send()
-            .await
-            .unwrap();
+        let out = decrypt_in_app(c, ct.clone()).send().await.unwrap();
         assert_eq!(out.plaintext().unwrap().as_ref(), &pt[..]);
         assert_eq!(out.key_id(), Some(key_a.as_str()));
     }
@@ -492,24 +371,16 @@ async fn double_encrypted_round_trips() {
         .as_ref()
         .to_vec();
     // Wrong context, altered bytes: InvalidCiphertextException.
-    let e = c
-        .decrypt()
-        .ciphertext_blob(Blob::new(ct.clone()))
-        .encryption_context("app", "other")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "InvalidCiphertextException");
+    assert_fails!(
+        c.decrypt()
+            .ciphertext_blob(Blob::new(ct.clone()))
+            .encryption_context("app", "other"),
+        "InvalidCiphertextException"
+    );
     for at in [20usize, 40, ct.len() - 1] {
         let mut bad = ct.clone();
         bad[at] ^= 1;
-        let e = c
-            .decrypt()
-            .ciphertext_blob(Blob::new(bad))
-            .encryption_context("app", "xks")
-            .send()
-            .await
-            .unwrap_err();
+        let e = decrypt_in_app(c, bad).send().await.unwrap_err();
         assert_eq!(code(e), "InvalidCiphertextException", "byte {at}");
     }
     // Key A's ciphertext relabelled as key B's (same external key): refused.
@@ -519,24 +390,12 @@ async fn double_encrypted_round_trips() {
         .collect();
     let mut relabelled = ct.clone();
     relabelled[1..17].copy_from_slice(&b_bytes);
-    let e = c
-        .decrypt()
-        .ciphertext_blob(Blob::new(relabelled))
-        .encryption_context("app", "xks")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "InvalidCiphertextException");
+    assert_fails!(decrypt_in_app(c, relabelled), "InvalidCiphertextException");
     // Naming another key: IncorrectKeyException.
-    let e = c
-        .decrypt()
-        .ciphertext_blob(Blob::new(ct.clone()))
-        .encryption_context("app", "xks")
-        .key_id(&key_b)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "IncorrectKeyException");
+    assert_fails!(
+        decrypt_in_app(c, ct.clone()).key_id(&key_b),
+        "IncorrectKeyException"
+    );
 
     // GenerateDataKey(WithoutPlaintext).
     let dk = c
@@ -610,44 +469,33 @@ async fn double_encrypted_round_trips() {
     assert_eq!(out.plaintext().unwrap().as_ref(), b"secret");
 
     // DryRun never reaches the proxy and says so.
-    let e = c
-        .encrypt()
-        .key_id(&key_a)
-        .plaintext(Blob::new(b"x".to_vec()))
-        .dry_run(true)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "DryRunOperationException");
+    assert_fails!(
+        encrypt_x(c, &key_a).dry_run(true),
+        "DryRunOperationException"
+    );
 
-    let e = c
-        .re_encrypt()
-        .ciphertext_blob(Blob::new(ct.clone()))
-        .source_encryption_context("app", "xks")
-        .destination_key_id(&key_b)
-        .dry_run(true)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "DryRunOperationException");
-    let e = c
-        .re_encrypt()
-        .ciphertext_blob(Blob::new(ct.clone()))
-        .source_encryption_context("app", "xks")
-        .destination_key_id("alias/none")
-        .dry_run(true)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "NotFoundException");
-    let e = c
-        .generate_random()
-        .number_of_bytes(8)
-        .custom_key_store_id(&store)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "UnsupportedOperationException");
+    assert_fails!(
+        c.re_encrypt()
+            .ciphertext_blob(Blob::new(ct.clone()))
+            .source_encryption_context("app", "xks")
+            .destination_key_id(&key_b)
+            .dry_run(true),
+        "DryRunOperationException"
+    );
+    assert_fails!(
+        c.re_encrypt()
+            .ciphertext_blob(Blob::new(ct.clone()))
+            .source_encryption_context("app", "xks")
+            .destination_key_id("alias/none")
+            .dry_run(true),
+        "NotFoundException"
+    );
+    assert_fails!(
+        c.generate_random()
+            .number_of_bytes(8)
+            .custom_key_store_id(&store),
+        "UnsupportedOperationException"
+    );
 
     // Disabled KMS key: DisabledException; aliases work.
     c.create_alias()
@@ -663,40 +511,35 @@ async fn double_encrypted_round_trips() {
         .await
         .unwrap();
     c.disable_key().key_id(&key_a).send().await.unwrap();
-    let e = c
-        .encrypt()
-        .key_id(&key_a)
-        .plaintext(Blob::new(b"x".to_vec()))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "DisabledException");
-    let e = c
-        .decrypt()
-        .ciphertext_blob(Blob::new(ct.clone()))
-        .encryption_context("app", "xks")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "DisabledException");
+    assert_fails!(encrypt_x(c, &key_a), "DisabledException");
+    assert_fails!(decrypt_in_app(c, ct.clone()), "DisabledException");
     c.enable_key().key_id(&key_a).send().await.unwrap();
-    let e = c
-        .encrypt()
-        .key_id(&key_a)
-        .plaintext(Blob::new(vec![0; 4097]))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "ValidationException");
+    assert_fails!(encrypt_too_long(c, &key_a), "ValidationException");
     let _ = e_message_is_kept(c, &key_a).await;
+}
+
+/// Encrypt of "x" under `key`, to be completed and sent.
+fn encrypt_x(c: &aws_sdk_kms::Client, key: &str) -> EncryptFluentBuilder {
+    c.encrypt().key_id(key).plaintext(Blob::new(b"x".to_vec()))
+}
+
+/// Encrypt of 4097 bytes (one too many) under `key`, to be completed and
+/// sent.
+fn encrypt_too_long(c: &aws_sdk_kms::Client, key: &str) -> EncryptFluentBuilder {
+    c.encrypt().key_id(key).plaintext(Blob::new(vec![0; 4097]))
+}
+
+/// Decrypt of `ct` in the encryption context app=xks, to be completed and
+/// sent.
+fn decrypt_in_app(c: &aws_sdk_kms::Client, ct: Vec<u8>) -> DecryptFluentBuilder {
+    c.decrypt()
+        .ciphertext_blob(Blob::new(ct))
+        .encryption_context("app", "xks")
 }
 
 /// ValidationException for a too long plaintext keeps AWS's message.
 async fn e_message_is_kept(c: &aws_sdk_kms::Client, key: &str) -> String {
-    let e = c
-        .encrypt()
-        .key_id(key)
-        .plaintext(Blob::new(vec![0; 4097]))
+    let e = encrypt_too_long(c, key)
         .send()
         .await
         .unwrap_err()
@@ -735,20 +578,7 @@ async fn external_key_stores_survive_a_restart() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data.path(), &root).unwrap());
     let kms = start(store).await.unwrap();
     let c = xks_env::client_for(kms.addr);
-    let id = c
-        .create_custom_key_store()
-        .custom_key_store_name("durable")
-        .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-        .xks_proxy_uri_endpoint(env.endpoint())
-        .xks_proxy_uri_path(PATH_MAIN)
-        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
-        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_A))
-        .send()
-        .await
-        .unwrap()
-        .custom_key_store_id()
-        .unwrap()
-        .to_owned();
+    let id = env.spec("durable", PATH_MAIN).create(&c).await.unwrap();
     c.connect_custom_key_store()
         .custom_key_store_id(&id)
         .send()
@@ -756,13 +586,7 @@ async fn external_key_stores_survive_a_restart() {
         .unwrap();
     let mut key = None;
     for _ in 0..200 {
-        let r = c
-            .create_key()
-            .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
-            .custom_key_store_id(&id)
-            .xks_key_id(KEY_1)
-            .send()
-            .await;
+        let r = xks_key_request(&c, &id, KEY_1).send().await;
         match r {
             Ok(o) => {
                 key = Some(o.key_metadata().unwrap().arn().unwrap().to_owned());

@@ -4,6 +4,7 @@
 //! failure is the right AWS error within the 500 ms budget (plus slack for
 //! a shared test machine), never a hang or a 500.
 
+#[macro_use]
 mod xks_env;
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
@@ -25,13 +26,7 @@ async fn encrypt(env: &Env, key: &str) -> Result<Vec<u8>, (String, String)> {
         .send()
         .await
         .map(|o| o.ciphertext_blob().unwrap().as_ref().to_vec())
-        .map_err(|e| {
-            let e = e.into_service_error();
-            (
-                e.code().unwrap_or("?").to_owned(),
-                e.message().unwrap_or("").to_owned(),
-            )
-        })
+        .map_err(code_and_message)
 }
 
 async fn decrypt(env: &Env, ct: &[u8]) -> Result<Vec<u8>, (String, String)> {
@@ -41,13 +36,17 @@ async fn decrypt(env: &Env, ct: &[u8]) -> Result<Vec<u8>, (String, String)> {
         .send()
         .await
         .map(|o| o.plaintext().unwrap().as_ref().to_vec())
-        .map_err(|e| {
-            let e = e.into_service_error();
-            (
-                e.code().unwrap_or("?").to_owned(),
-                e.message().unwrap_or("").to_owned(),
-            )
-        })
+        .map_err(code_and_message)
+}
+
+/// (code, message) of a failed call.
+fn code_and_message<E: ProvideErrorMetadata, R>(
+    e: aws_sdk_kms::error::SdkError<E, R>,
+) -> (String, String) {
+    (
+        e.code().unwrap_or("?").to_owned(),
+        e.message().unwrap_or("").to_owned(),
+    )
 }
 
 #[track_caller]
@@ -199,22 +198,13 @@ async fn credential_rotation_with_update_custom_key_store() {
     env.proxy_credentials(&[(AKID_B, SECRET_B)]);
     assert_invalid_state(decrypt(&env, &ct).await, "XksProxyAuthenticationCredential");
     // A wrong credential is refused by the probe; nothing changes.
-    let e = env
-        .sdk
-        .update_custom_key_store()
-        .custom_key_store_id(&id)
-        .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_B))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        code(e),
+    assert_fails!(
+        env.update_store(&id)
+            .xks_proxy_authentication_credential(Env::credential(AKID_A, SECRET_B)),
         "XksProxyIncorrectAuthenticationCredentialException"
     );
     // The right one, while CONNECTED: kms-core continues with it.
-    env.sdk
-        .update_custom_key_store()
-        .custom_key_store_id(&id)
+    env.update_store(&id)
         .xks_proxy_authentication_credential(Env::credential(AKID_B, SECRET_B))
         .send()
         .await
@@ -237,12 +227,7 @@ async fn credential_rotation_with_update_custom_key_store() {
         Some(AKID_B)
     );
     // Reconnecting uses the new credential too.
-    env.sdk
-        .disconnect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    env.disconnect(&id).await;
     assert_eq!(env.connect(&id).await, ("CONNECTED".into(), None));
     assert_eq!(decrypt(&env, &ct2).await.unwrap(), b"payload");
 }
@@ -259,20 +244,11 @@ async fn connection_failures_have_error_codes() {
         ("FAILED".into(), Some("INVALID_CREDENTIALS".into()))
     );
     // FAILED must be disconnected before connecting again.
-    let e = env
-        .sdk
-        .connect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), "CustomKeyStoreInvalidStateException");
-    env.sdk
-        .disconnect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    assert_fails!(
+        env.sdk.connect_custom_key_store().custom_key_store_id(&id),
+        "CustomKeyStoreInvalidStateException"
+    );
+    env.disconnect(&id).await;
     env.proxy_credentials(&[(AKID_A, SECRET_A)]);
 
     // A path the proxy does not serve: XKS_PROXY_INVALID_CONFIGURATION.
@@ -295,12 +271,7 @@ async fn connection_failures_have_error_codes() {
             Some("XKS_PROXY_INVALID_CONFIGURATION".into())
         )
     );
-    env.sdk
-        .disconnect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    env.disconnect(&id).await;
 
     // A peer that accepts TCP and never answers: XKS_PROXY_TIMED_OUT.
     let blackhole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -319,12 +290,7 @@ async fn connection_failures_have_error_codes() {
     );
     assert!(t.elapsed() < WITHIN, "{:?}", t.elapsed());
     keep.abort();
-    env.sdk
-        .disconnect_custom_key_store()
-        .custom_key_store_id(&id)
-        .send()
-        .await
-        .unwrap();
+    env.disconnect(&id).await;
 
     // A server certificate kms-core does not trust:
     // XKS_PROXY_INVALID_TLS_CONFIGURATION (a second kms-core on the same
@@ -353,26 +319,8 @@ async fn connection_failures_have_error_codes() {
         .send()
         .await
         .unwrap();
-    let mut state = (String::new(), None);
-    for _ in 0..200 {
-        let out = other_sdk
-            .describe_custom_key_stores()
-            .custom_key_store_id(&id)
-            .send()
-            .await
-            .unwrap();
-        let s = &out.custom_key_stores()[0];
-        state = (
-            s.connection_state().unwrap().as_str().to_owned(),
-            s.connection_error_code().map(|c| c.as_str().to_owned()),
-        );
-        if state.0 != "CONNECTING" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     assert_eq!(
-        state,
+        settled_state_of(&other_sdk, &id).await,
         (
             "FAILED".into(),
             Some("XKS_PROXY_INVALID_TLS_CONFIGURATION".into())

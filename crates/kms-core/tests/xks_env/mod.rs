@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use async_trait::async_trait;
+use aws_sdk_kms::operation::create_custom_key_store::CreateCustomKeyStoreError;
 use aws_sdk_kms::types::{XksProxyAuthenticationCredentialType, XksProxyConnectivityType};
 use kms_core::auth::AuthMode;
 use kms_core::service::Kms;
@@ -351,50 +352,54 @@ impl Env {
             .unwrap()
     }
 
-    /// CreateCustomKeyStore for the proxy at `path` with credential A.
-    pub async fn create_store(&self, name: &str, path: &str) -> String {
-        self.sdk
-            .create_custom_key_store()
-            .custom_key_store_name(name)
-            .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
-            .xks_proxy_uri_endpoint(self.endpoint())
-            .xks_proxy_uri_path(path)
-            .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
-            .xks_proxy_authentication_credential(Self::credential(AKID_A, SECRET_A))
-            .send()
-            .await
-            .unwrap()
-            .custom_key_store_id()
-            .unwrap()
-            .to_owned()
+    /// A CreateCustomKeyStore request for the proxy at `path` (see StoreSpec).
+    pub fn spec(&self, name: &str, path: &str) -> StoreSpec {
+        StoreSpec {
+            name: name.to_owned(),
+            endpoint: self.endpoint(),
+            path: path.to_owned(),
+            connectivity: XksProxyConnectivityType::PublicEndpoint,
+            credential: (AKID_A, SECRET_A),
+        }
     }
 
-    /// (ConnectionState, ConnectionErrorCode) as DescribeCustomKeyStores shows.
-    pub async fn state(&self, id: &str) -> (String, Option<String>) {
-        let out = self
-            .sdk
-            .describe_custom_key_stores()
+    /// CreateCustomKeyStore for the proxy at `path` with credential A.
+    pub async fn create_store(&self, name: &str, path: &str) -> String {
+        self.spec(name, path).create(&self.sdk).await.unwrap()
+    }
+
+    /// The AWS error code CreateCustomKeyStore fails with for `spec`.
+    pub async fn create_store_error(&self, spec: StoreSpec) -> String {
+        code(spec.create(&self.sdk).await.unwrap_err())
+    }
+
+    /// UpdateCustomKeyStore of `id`, to be completed and sent.
+    pub fn update_store(
+        &self,
+        id: &str,
+    ) -> aws_sdk_kms::operation::update_custom_key_store::builders::UpdateCustomKeyStoreFluentBuilder
+    {
+        self.sdk.update_custom_key_store().custom_key_store_id(id)
+    }
+
+    /// DisconnectCustomKeyStore, which must succeed.
+    pub async fn disconnect(&self, id: &str) {
+        self.sdk
+            .disconnect_custom_key_store()
             .custom_key_store_id(id)
             .send()
             .await
             .unwrap();
-        let s = &out.custom_key_stores()[0];
-        (
-            s.connection_state().unwrap().as_str().to_owned(),
-            s.connection_error_code().map(|c| c.as_str().to_owned()),
-        )
+    }
+
+    /// (ConnectionState, ConnectionErrorCode) as DescribeCustomKeyStores shows.
+    pub async fn state(&self, id: &str) -> (String, Option<String>) {
+        state_of(&self.sdk, id).await
     }
 
     /// Waits until the state is not CONNECTING and returns it.
     pub async fn settled_state(&self, id: &str) -> (String, Option<String>) {
-        for _ in 0..300 {
-            let s = self.state(id).await;
-            if s.0 != "CONNECTING" {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("{id} stays CONNECTING");
+        settled_state_of(&self.sdk, id).await
     }
 
     pub async fn connect(&self, id: &str) -> (String, Option<String>) {
@@ -416,11 +421,7 @@ impl Env {
     }
 
     pub async fn create_key(&self, store_id: &str, external_key: &str) -> String {
-        self.sdk
-            .create_key()
-            .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
-            .custom_key_store_id(store_id)
-            .xks_key_id(external_key)
+        xks_key_request(&self.sdk, store_id, external_key)
             .send()
             .await
             .unwrap()
@@ -445,6 +446,103 @@ async fn start_proxy(config: &Config, faulty: &Arc<Faulty>, real: &BackendHandle
     xks_proxy::start_with_backends(config, backends)
         .await
         .unwrap()
+}
+
+/// An external key store as CreateCustomKeyStore describes it; `Env::spec`
+/// gives the usual one (the test proxy, credential A, public endpoint).
+pub struct StoreSpec {
+    pub name: String,
+    pub endpoint: String,
+    pub path: String,
+    pub connectivity: XksProxyConnectivityType,
+    pub credential: (&'static str, &'static str),
+}
+
+impl StoreSpec {
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into();
+        self
+    }
+
+    pub fn connectivity(mut self, connectivity: XksProxyConnectivityType) -> Self {
+        self.connectivity = connectivity;
+        self
+    }
+
+    pub fn credential(mut self, akid: &'static str, secret: &'static str) -> Self {
+        self.credential = (akid, secret);
+        self
+    }
+
+    /// Sends CreateCustomKeyStore through `c`; the new store's id.
+    pub async fn create(
+        &self,
+        c: &aws_sdk_kms::Client,
+    ) -> Result<String, aws_sdk_kms::error::SdkError<CreateCustomKeyStoreError>> {
+        let out = c
+            .create_custom_key_store()
+            .custom_key_store_name(&self.name)
+            .custom_key_store_type(aws_sdk_kms::types::CustomKeyStoreType::ExternalKeyStore)
+            .xks_proxy_uri_endpoint(&self.endpoint)
+            .xks_proxy_uri_path(&self.path)
+            .xks_proxy_connectivity(self.connectivity.clone())
+            .xks_proxy_authentication_credential(Env::credential(
+                self.credential.0,
+                self.credential.1,
+            ))
+            .send()
+            .await?;
+        Ok(out.custom_key_store_id().unwrap().to_owned())
+    }
+}
+
+/// CreateKey of an EXTERNAL_KEY_STORE key in `store_id` on `external_key`,
+/// to be completed and sent.
+pub fn xks_key_request(
+    c: &aws_sdk_kms::Client,
+    store_id: &str,
+    external_key: &str,
+) -> aws_sdk_kms::operation::create_key::builders::CreateKeyFluentBuilder {
+    c.create_key()
+        .origin(aws_sdk_kms::types::OriginType::ExternalKeyStore)
+        .custom_key_store_id(store_id)
+        .xks_key_id(external_key)
+}
+
+/// (ConnectionState, ConnectionErrorCode) of `id` as `c` describes it.
+pub async fn state_of(c: &aws_sdk_kms::Client, id: &str) -> (String, Option<String>) {
+    let out = c
+        .describe_custom_key_stores()
+        .custom_key_store_id(id)
+        .send()
+        .await
+        .unwrap();
+    let s = &out.custom_key_stores()[0];
+    (
+        s.connection_state().unwrap().as_str().to_owned(),
+        s.connection_error_code().map(|c| c.as_str().to_owned()),
+    )
+}
+
+/// Waits until `c` sees `id` not CONNECTING and returns the state.
+pub async fn settled_state_of(c: &aws_sdk_kms::Client, id: &str) -> (String, Option<String>) {
+    for _ in 0..300 {
+        let s = state_of(c, id).await;
+        if s.0 != "CONNECTING" {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{id} stays CONNECTING");
+}
+
+/// Asserts that sending the request `$req` fails with the AWS error code
+/// `$code` (`#[macro_use] mod xks_env;`).
+#[allow(unused_macros)]
+macro_rules! assert_fails {
+    ($req:expr, $code:expr $(,)?) => {
+        assert_eq!($crate::xks_env::code($req.send().await.unwrap_err()), $code)
+    };
 }
 
 /// An aws-sdk-kms client for another kms-core.
