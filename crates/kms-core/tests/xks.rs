@@ -38,55 +38,44 @@ async fn custom_key_store_lifecycle() {
     assert_eq!(p.uri_path(), Some(PATH_MAIN));
     assert_eq!(p.connectivity().unwrap().as_str(), "PUBLIC_ENDPOINT");
 
-    // Uniqueness: name, and endpoint + path.
-    assert_eq!(
-        env.create_store_error(env.spec("store-1", PATH_SECOND))
-            .await,
-        "CustomKeyStoreNameInUseException"
-    );
-    assert_eq!(
-        env.create_store_error(env.spec("store-2", PATH_MAIN)).await,
-        "XksProxyUriInUseException"
-    );
-    // A wrong credential, a path no key store serves: the proxy is probed.
-    assert_eq!(
-        env.create_store_error(
+    let refused = [
+        // Uniqueness: name, and endpoint + path.
+        (
+            env.spec("store-1", PATH_SECOND),
+            "CustomKeyStoreNameInUseException",
+        ),
+        (env.spec("store-2", PATH_MAIN), "XksProxyUriInUseException"),
+        // A wrong credential, a path no key store serves: the proxy is probed.
+        (
             env.spec("store-2", PATH_SECOND)
-                .credential(AKID_B, SECRET_B)
-        )
-        .await,
-        "XksProxyIncorrectAuthenticationCredentialException"
-    );
-    assert_eq!(
-        env.create_store_error(env.spec("store-2", "/nowhere/kms/xks/v1"))
-            .await,
-        "XksProxyInvalidConfigurationException"
-    );
-    assert_eq!(
-        env.create_store_error(
+                .credential(AKID_B, SECRET_B),
+            "XksProxyIncorrectAuthenticationCredentialException",
+        ),
+        (
+            env.spec("store-2", "/nowhere/kms/xks/v1"),
+            "XksProxyInvalidConfigurationException",
+        ),
+        (
             env.spec("store-2", PATH_MAIN)
-                .endpoint("https://127.0.0.1:1")
-        )
-        .await,
-        "XksProxyUriUnreachableException"
-    );
-    // Validation from the model (the endpoint pattern allows a port).
-    assert_eq!(
-        env.create_store_error(
+                .endpoint("https://127.0.0.1:1"),
+            "XksProxyUriUnreachableException",
+        ),
+        // Validation from the model (the endpoint pattern allows a port).
+        (
             env.spec("store-2", PATH_MAIN)
-                .endpoint("http://localhost:1234")
-        )
-        .await,
-        "ValidationException"
-    );
-    assert_eq!(
-        env.create_store_error(
+                .endpoint("http://localhost:1234"),
+            "ValidationException",
+        ),
+        (
             env.spec("store-2", PATH_MAIN)
-                .connectivity(XksProxyConnectivityType::VpcEndpointService)
-        )
-        .await,
-        "UnsupportedOperationException"
-    );
+                .connectivity(XksProxyConnectivityType::VpcEndpointService),
+            "UnsupportedOperationException",
+        ),
+    ];
+    for (spec, want) in refused {
+        let what = format!("{} {} {}", spec.name, spec.endpoint, spec.path);
+        assert_eq!(env.create_store_error(spec).await, want, "{what}");
+    }
 
     // Filters and their errors.
     assert_fails!(
@@ -529,6 +518,19 @@ fn encrypt_too_long(c: &aws_sdk_kms::Client, key: &str) -> EncryptFluentBuilder 
     c.encrypt().key_id(key).plaintext(Blob::new(vec![0; 4097]))
 }
 
+/// The ciphertext blob of `plaintext` under `key` (Encrypt must succeed).
+async fn ciphertext_of(c: &aws_sdk_kms::Client, key: &str, plaintext: &[u8]) -> Blob {
+    c.encrypt()
+        .key_id(key)
+        .plaintext(Blob::new(plaintext.to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone()
+}
+
 /// Decrypt of `ct` in the encryption context app=xks, to be completed and
 /// sent.
 fn decrypt_in_app(c: &aws_sdk_kms::Client, ct: Vec<u8>) -> DecryptFluentBuilder {
@@ -599,16 +601,7 @@ async fn external_key_stores_survive_a_restart() {
         }
     }
     let key = key.expect("the store never connected");
-    let ct = c
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(b"durable".to_vec()))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob()
-        .unwrap()
-        .clone();
+    let ct = ciphertext_of(&c, &key, b"durable").await;
     kms.shutdown().await;
     // The secret is not in the database in clear.
     let db = std::fs::read(data.path().join("kms.db")).unwrap();
@@ -674,16 +667,7 @@ principal_arn = "arn:aws:iam::111122223333:user/Mallory"
     assert_eq!(env.connect(&id).await.0, "CONNECTED");
     let key = env.create_key(&id, KEY_1).await;
     let alice = &env.sdk;
-    let ct = alice
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(b"for alice".to_vec()))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob()
-        .unwrap()
-        .clone();
+    let ct = ciphertext_of(alice, &key, b"for alice").await;
     let mallory = xks_env::common_client(
         env.kms.addr,
         "AKIAMALLORYMALLORY00",
