@@ -33,6 +33,26 @@ def cli(*args):
     return out.returncode, out.stdout, out.stderr
 
 
+def cli_file_round_trip(key, name, data, context):
+    """aws kms encrypt of a file with an encryption context, decrypt of the
+    blob from a file; the blob without its context is InvalidCiphertext."""
+    src = os.path.join(WORK, name + ".txt")
+    with open(src, "wb") as f:
+        f.write(data)
+    code, out, err = cli("encrypt", "--key-id", key, "--plaintext", "fileb://" + src,
+                         "--encryption-context", context, "--query", "CiphertextBlob", "--output", "text")
+    assert code == 0, err
+    blob_path = os.path.join(WORK, name + ".enc")
+    with open(blob_path, "wb") as f:
+        f.write(base64.b64decode(out.strip()))
+    code, out, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path,
+                         "--encryption-context", context, "--query", "Plaintext", "--output", "text")
+    assert code == 0, err
+    assert base64.b64decode(out.strip()) == data
+    code, _, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path)
+    assert code != 0 and "InvalidCiphertextException" in err, err
+
+
 client = boto3.client("kms", endpoint_url=ENDPOINT, region_name="us-east-1")
 
 
@@ -76,22 +96,7 @@ def _():
     assert key["KeyState"] == "Enabled" and key["KeySpec"] == "SYMMETRIC_DEFAULT", key
     code, _, err = cli("create-alias", "--alias-name", "alias/e2e-cli", "--target-key-id", key["KeyId"])
     assert code == 0, err
-    src = os.path.join(WORK, "secret.txt")
-    with open(src, "wb") as f:
-        f.write(b"launch codes\n" * 100)
-    code, out, err = cli("encrypt", "--key-id", "alias/e2e-cli", "--plaintext", "fileb://" + src,
-                         "--encryption-context", "app=e2e", "--query", "CiphertextBlob", "--output", "text")
-    assert code == 0, err
-    blob_path = os.path.join(WORK, "secret.enc")
-    with open(blob_path, "wb") as f:
-        f.write(base64.b64decode(out.strip()))
-    code, out, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path,
-                         "--encryption-context", "app=e2e", "--query", "Plaintext", "--output", "text")
-    assert code == 0, err
-    with open(src, "rb") as f:
-        assert base64.b64decode(out.strip()) == f.read()
-    code, _, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path)
-    assert code != 0 and "InvalidCiphertextException" in err, err
+    cli_file_round_trip("alias/e2e-cli", "secret", b"launch codes\n" * 100, "app=e2e")
     code, _, err = cli("disable-key", "--key-id", key["KeyId"])
     assert code == 0, err
     code, _, err = cli("encrypt", "--key-id", "alias/e2e-cli", "--plaintext", "fileb://" + src)
@@ -134,6 +139,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem,
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed  # noqa: E402
 
 HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+
 
 
 def new_key(spec, usage):
@@ -450,22 +456,7 @@ def _():
     meta = json.loads(out)["KeyMetadata"]
     assert meta["Origin"] == "EXTERNAL_KEY_STORE" and meta["CustomKeyStoreId"] == store["CustomKeyStoreId"], meta
     assert meta["XksKeyConfiguration"]["Id"] == "demo-xks-key-1", meta
-    src = os.path.join(WORK, "xks-secret.txt")
-    with open(src, "wb") as f:
-        f.write(b"held outside AWS\n" * 50)
-    code, out, err = cli("encrypt", "--key-id", "alias/demo-xks", "--plaintext", "fileb://" + src,
-                         "--encryption-context", "app=xks", "--query", "CiphertextBlob", "--output", "text")
-    assert code == 0, err
-    blob_path = os.path.join(WORK, "xks-secret.enc")
-    with open(blob_path, "wb") as f:
-        f.write(base64.b64decode(out.strip()))
-    code, out, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path,
-                         "--encryption-context", "app=xks", "--query", "Plaintext", "--output", "text")
-    assert code == 0, err
-    with open(src, "rb") as f:
-        assert base64.b64decode(out.strip()) == f.read()
-    code, _, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path)
-    assert code != 0 and "InvalidCiphertextException" in err, err
+    cli_file_round_trip("alias/demo-xks", "xks-secret", b"held outside AWS\n" * 50, "app=xks")
     code, _, err = cli("create-key", "--origin", "EXTERNAL_KEY_STORE", "--custom-key-store-id",
                        store["CustomKeyStoreId"], "--xks-key-id", "demo-xks-key-1")
     assert code != 0 and "XksKeyAlreadyInUseException" in err, err

@@ -10,7 +10,7 @@ use conformance::MtlsSettings;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::{Proxy, ProxySpec, Stores, REGION};
-use xks_proxy::admin::{self, Action, Target};
+use xks_proxy::admin::{self, Target};
 use xks_proxy::backend::software::master::MasterKeySource;
 use xks_proxy::backend::software::store::StoredUsage;
 
@@ -36,28 +36,17 @@ fn create_keys(data: &Path) {
         data_dir: data.to_path_buf(),
         master_key: MasterKeySource::File(data.join("master.key")),
     };
-    for (id, usage) in [
-        ("conf-main", StoredUsage::EncryptDecrypt),
-        ("conf-other", StoredUsage::EncryptDecrypt),
-        ("conf-enc-only", StoredUsage::EncryptOnly),
-        ("conf-dec-only", StoredUsage::DecryptOnly),
-        ("conf-no-usage", StoredUsage::None),
-        ("conf-disabled", StoredUsage::EncryptDecrypt),
-    ] {
-        admin::run(
-            &target,
-            Action::Create {
-                id: id.into(),
-                usage,
-            },
-        )
-        .unwrap();
-    }
-    admin::run(
+    admin::provision(
         &target,
-        Action::Disable {
-            id: "conf-disabled".into(),
-        },
+        &[
+            ("conf-main", StoredUsage::EncryptDecrypt),
+            ("conf-other", StoredUsage::EncryptDecrypt),
+            ("conf-enc-only", StoredUsage::EncryptOnly),
+            ("conf-dec-only", StoredUsage::DecryptOnly),
+            ("conf-no-usage", StoredUsage::None),
+            ("conf-disabled", StoredUsage::EncryptDecrypt),
+        ],
+        &["conf-disabled"],
     )
     .unwrap();
 }

@@ -73,6 +73,33 @@ pub enum Action {
     Delete { id: String, confirmed: bool },
 }
 
+/// Creates each `(id, usage)` key, then disables the ids in `disabled`: the
+/// key set a test or demo prepares before starting a proxy.
+pub fn provision(
+    target: &Target,
+    keys: &[(&str, StoredUsage)],
+    disabled: &[&str],
+) -> anyhow::Result<()> {
+    for &(id, usage) in keys {
+        run(
+            target,
+            Action::Create {
+                id: id.to_owned(),
+                usage,
+            },
+        )?;
+    }
+    for id in disabled {
+        run(
+            target,
+            Action::Disable {
+                id: (*id).to_owned(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Runs an action and returns what to print.
 pub fn run(target: &Target, action: Action) -> anyhow::Result<String> {
     let (mut db, master) = target.open()?;

@@ -245,26 +245,15 @@ impl Env {
             .unwrap();
         let kms_client_cert = ca.client(CLIENT_CN, &[], None).unwrap();
         let target = admin_target(dir.path());
-        for (id, usage) in [
-            (KEY_1, StoredUsage::EncryptDecrypt),
-            (KEY_2, StoredUsage::EncryptDecrypt),
-            (ENCRYPT_ONLY, StoredUsage::EncryptOnly),
-            (DISABLED, StoredUsage::EncryptDecrypt),
-        ] {
-            admin::run(
-                &target,
-                Action::Create {
-                    id: id.to_owned(),
-                    usage,
-                },
-            )
-            .unwrap();
-        }
-        admin::run(
+        admin::provision(
             &target,
-            Action::Disable {
-                id: DISABLED.to_owned(),
-            },
+            &[
+                (KEY_1, StoredUsage::EncryptDecrypt),
+                (KEY_2, StoredUsage::EncryptDecrypt),
+                (ENCRYPT_ONLY, StoredUsage::EncryptOnly),
+                (DISABLED, StoredUsage::EncryptDecrypt),
+            ],
+            &[DISABLED],
         )
         .unwrap();
         let config = proxy_config(

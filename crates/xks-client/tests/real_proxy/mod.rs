@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use xks_client::XksClientConfig;
-use xks_proxy::admin::{self, Action, Target};
+use xks_proxy::admin::{self, Target};
 use xks_proxy::backend::software::master::MasterKeySource;
 use xks_proxy::backend::software::store::StoredUsage;
 use xks_proxy::config::Config;
@@ -161,26 +161,15 @@ pub fn prepare(opts: &Options) -> Prepared {
         data_dir: dir.path().join("data"),
         master_key: MasterKeySource::File(dir.path().join("data/master.key")),
     };
-    for (id, usage) in [
-        (KEY, StoredUsage::EncryptDecrypt),
-        (ENCRYPT_ONLY, StoredUsage::EncryptOnly),
-        (DECRYPT_ONLY, StoredUsage::DecryptOnly),
-        (DISABLED, StoredUsage::EncryptDecrypt),
-    ] {
-        admin::run(
-            &target,
-            Action::Create {
-                id: id.to_owned(),
-                usage,
-            },
-        )
-        .unwrap();
-    }
-    admin::run(
+    admin::provision(
         &target,
-        Action::Disable {
-            id: DISABLED.to_owned(),
-        },
+        &[
+            (KEY, StoredUsage::EncryptDecrypt),
+            (ENCRYPT_ONLY, StoredUsage::EncryptOnly),
+            (DECRYPT_ONLY, StoredUsage::DecryptOnly),
+            (DISABLED, StoredUsage::EncryptDecrypt),
+        ],
+        &[DISABLED],
     )
     .unwrap();
 

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use xks_proxy::admin::{self, Action, Target};
+use xks_proxy::admin::{self, Target};
 use xks_proxy::backend::software::master::MasterKeySource;
 use xks_proxy::backend::software::store::StoredUsage;
 use xks_proxy::config::Config;
@@ -149,30 +149,20 @@ pub fn prepare(opts: &Options) -> (tempfile::TempDir, Ca, PathBuf) {
         data_dir: dir.path().join("data"),
         master_key: MasterKeySource::File(dir.path().join("data/master.key")),
     };
-    for (id, usage) in [
-        ("key-a", StoredUsage::EncryptDecrypt),
-        ("key-b", StoredUsage::EncryptDecrypt),
-        ("enc-only", StoredUsage::EncryptOnly),
-        ("dec-only", StoredUsage::DecryptOnly),
-        ("no-usage", StoredUsage::None),
-        ("disabled-key", StoredUsage::EncryptDecrypt),
-        ("not-in-a", StoredUsage::EncryptDecrypt),
-        (&long_key_id(), StoredUsage::EncryptDecrypt),
-    ] {
-        admin::run(
-            &target,
-            Action::Create {
-                id: id.to_string(),
-                usage,
-            },
-        )
-        .unwrap();
-    }
-    admin::run(
+    let long_id = long_key_id();
+    admin::provision(
         &target,
-        Action::Disable {
-            id: "disabled-key".into(),
-        },
+        &[
+            ("key-a", StoredUsage::EncryptDecrypt),
+            ("key-b", StoredUsage::EncryptDecrypt),
+            ("enc-only", StoredUsage::EncryptOnly),
+            ("dec-only", StoredUsage::DecryptOnly),
+            ("no-usage", StoredUsage::None),
+            ("disabled-key", StoredUsage::EncryptDecrypt),
+            ("not-in-a", StoredUsage::EncryptDecrypt),
+            (&long_id, StoredUsage::EncryptDecrypt),
+        ],
+        &["disabled-key"],
     )
     .unwrap();
     let config_path = dir.path().join("config.toml");
