@@ -35,7 +35,8 @@ def cli(*args):
 
 def cli_file_round_trip(key, name, data, context):
     """aws kms encrypt of a file with an encryption context, decrypt of the
-    blob from a file; the blob without its context is InvalidCiphertext."""
+    blob from a file; the blob without its context is InvalidCiphertext.
+    Returns the plaintext file's path."""
     src = os.path.join(WORK, name + ".txt")
     with open(src, "wb") as f:
         f.write(data)
@@ -51,6 +52,7 @@ def cli_file_round_trip(key, name, data, context):
     assert base64.b64decode(out.strip()) == data
     code, _, err = cli("decrypt", "--ciphertext-blob", "fileb://" + blob_path)
     assert code != 0 and "InvalidCiphertextException" in err, err
+    return src
 
 
 client = boto3.client("kms", endpoint_url=ENDPOINT, region_name="us-east-1")
@@ -96,7 +98,7 @@ def _():
     assert key["KeyState"] == "Enabled" and key["KeySpec"] == "SYMMETRIC_DEFAULT", key
     code, _, err = cli("create-alias", "--alias-name", "alias/e2e-cli", "--target-key-id", key["KeyId"])
     assert code == 0, err
-    cli_file_round_trip("alias/e2e-cli", "secret", b"launch codes\n" * 100, "app=e2e")
+    src = cli_file_round_trip("alias/e2e-cli", "secret", b"launch codes\n" * 100, "app=e2e")
     code, _, err = cli("disable-key", "--key-id", key["KeyId"])
     assert code == 0, err
     code, _, err = cli("encrypt", "--key-id", "alias/e2e-cli", "--plaintext", "fileb://" + src)
