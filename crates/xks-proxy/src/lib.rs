@@ -16,7 +16,8 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod keystore;
-pub mod pki;
+/// The development/test PKI (the `dev-pki` crate), re-exported for the demo and tests.
+pub use dev_pki as pki;
 pub mod server;
 pub mod service;
 pub mod tls;

@@ -1,5 +1,7 @@
-//! A tiny certificate authority (rcgen, ECDSA P-256) for the demo setup and
-//! for tests: a CA, server certificates, client certificates.
+//! The workspace's one development and test PKI: a tiny certificate authority
+//! (rcgen, ECDSA P-256) minting CA, server and client certificates for the
+//! proxy demo, kms-core's `--demo-xks` stack and the tests.
+#![forbid(unsafe_code)]
 
 use anyhow::Context;
 use rcgen::{
