@@ -709,13 +709,7 @@ mod tests {
     use super::*;
     use crate::spec::usage;
 
-    fn hex(s: &str) -> Vec<u8> {
-        let digits: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-        (0..digits.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::ttlv::tests::hex;
 
     // KMIP Test Cases v1.1 (OASIS), §3.1.1 "Create / Destroy", the Create
     // request: AES-128 symmetric key, usage mask Encrypt|Decrypt, protocol 1.1.

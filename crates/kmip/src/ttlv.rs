@@ -390,16 +390,13 @@ fn decode_at(input: &[u8], at: usize, depth: usize) -> Result<(Item, usize), Dec
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Parses the spec's "42 00 20 | 02 | ..." notation.
     pub(crate) fn hex(s: &str) -> Vec<u8> {
         let digits: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-        (0..digits.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
-            .collect()
+        hex::decode(digits).unwrap()
     }
 
     const T: Tag = Tag(0x420020); // Compromise Date, the tag the examples use

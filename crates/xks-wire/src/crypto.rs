@@ -68,7 +68,7 @@ mod tests {
         );
         let cdiv = cdiv_sha256(aad, meta, &iv, &ct, &tag);
         assert_eq!(
-            cdiv.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            hex::encode(cdiv),
             "a8703f2260bd8791ec2d15ea0b23e65a0631eedcf2a13a65cc82db3f47cf5ec7"
         );
         assert_eq!(

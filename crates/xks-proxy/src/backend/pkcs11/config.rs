@@ -208,15 +208,11 @@ impl KeyLookup {
     pub fn object_id(self, key: &str) -> anyhow::Result<Vec<u8>> {
         match self {
             KeyLookup::Label | KeyLookup::Id => Ok(key.as_bytes().to_vec()),
-            KeyLookup::IdHex => {
-                if !key.len().is_multiple_of(2) || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    bail!("with key_lookup = \"id_hex\" a key id must be an even number of hex digits");
-                }
-                Ok((0..key.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&key[i..i + 2], 16).unwrap_or_default())
-                    .collect())
-            }
+            KeyLookup::IdHex => hex::decode(key).map_err(|_| {
+                anyhow::anyhow!(
+                    "with key_lookup = \"id_hex\" a key id must be an even number of hex digits"
+                )
+            }),
         }
     }
 }
