@@ -237,6 +237,17 @@ pub struct HealthRequest {
     pub request_metadata: Option<RequestMetadata>,
 }
 
+impl HealthRequest {
+    /// The GetHealthStatus section marks `requestMetadata`, `kmsRequestId`
+    /// and `kmsOperation` REQUIRED (AWS's test client and sample proxy
+    /// answer ValidationException without them), although the error table
+    /// lists ValidationException for "all except GetHealthStatus";
+    /// docs/conformance.md explains why the section wins.
+    pub fn validate(&self) -> Result<&RequestMetadata, String> {
+        metadata_for(&self.request_metadata, Operation::GetHealthStatus)
+    }
+}
+
 /// One external key manager in a GetHealthStatus response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -362,6 +373,33 @@ mod tests {
         };
         assert!(health.validate_for(Operation::GetHealthStatus).is_ok());
         assert!(health.validate_for(Operation::GetKeyMetadata).is_err());
+    }
+
+    #[test]
+    fn health_request_needs_request_id_and_operation() {
+        let parse = |s: &str| serde_json::from_str::<HealthRequest>(s).unwrap();
+        assert_eq!(
+            parse("{}").validate().unwrap_err(),
+            "requestMetadata is required"
+        );
+        assert_eq!(
+            parse(r#"{"requestMetadata":{"kmsOperation":"KmsHealthCheck"}}"#)
+                .validate()
+                .unwrap_err(),
+            "requestMetadata.kmsRequestId is required"
+        );
+        assert_eq!(
+            parse(r#"{"requestMetadata":{"kmsRequestId":"1"}}"#)
+                .validate()
+                .unwrap_err(),
+            "requestMetadata.kmsOperation is required"
+        );
+        // No principal needed: health has no secondary authorization.
+        assert!(
+            parse(r#"{"requestMetadata":{"kmsRequestId":"1","kmsOperation":"X"}}"#)
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]
