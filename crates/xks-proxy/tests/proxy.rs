@@ -52,9 +52,7 @@ async fn health_reports_fleet_and_is_never_denied() {
             body.as_bytes().to_vec(),
             &Signer::new(AK_A1, SK_A1),
         );
-        env.send(raw)
-            .await
-            .assert_error(400, "ValidationException");
+        env.send(raw).await.assert_error(400, "ValidationException");
     }
 }
 

@@ -47,6 +47,29 @@ impl RequestMetadata {
     }
 }
 
+impl RequestMetadata {
+    /// Exactly the members the spec lists for `op`, as KMS sends them:
+    /// GetHealthStatus carries kmsRequestId and kmsOperation only;
+    /// GetKeyMetadata leaves kmsKeyArn out when kmsOperation is CreateKey
+    /// (the key ARN does not exist yet); Encrypt and Decrypt carry all.
+    pub fn for_wire(&self, op: Operation) -> RequestMetadata {
+        match op {
+            Operation::GetHealthStatus => RequestMetadata {
+                kms_operation: self.kms_operation.clone(),
+                kms_request_id: self.kms_request_id.clone(),
+                ..Default::default()
+            },
+            Operation::GetKeyMetadata if self.kms_operation.as_deref() == Some("CreateKey") => {
+                RequestMetadata {
+                    kms_key_arn: None,
+                    ..self.clone()
+                }
+            }
+            _ => self.clone(),
+        }
+    }
+}
+
 fn check_present(fields: &[(&str, &Option<String>)]) -> Result<(), String> {
     for (name, value) in fields {
         if value.is_none() {
@@ -400,6 +423,25 @@ mod tests {
                 .validate()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn wire_metadata_has_exactly_the_members_the_spec_lists() {
+        let mut full = md();
+        full.aws_source_vpc = Some("vpc-1".into());
+        full.kms_via_service = Some("ebs".into());
+        let health = full.for_wire(Operation::GetHealthStatus);
+        assert_eq!(
+            serde_json::to_value(&health).unwrap(),
+            serde_json::json!({"kmsOperation": "Encrypt", "kmsRequestId": full.kms_request_id})
+        );
+        assert_eq!(full.for_wire(Operation::Encrypt), full);
+        assert_eq!(full.for_wire(Operation::GetKeyMetadata), full);
+        full.kms_operation = Some("CreateKey".into());
+        let create = full.for_wire(Operation::GetKeyMetadata);
+        assert_eq!(create.kms_key_arn, None);
+        assert_eq!(create.aws_principal_arn, full.aws_principal_arn);
+        assert_eq!(create.kms_via_service, full.kms_via_service);
     }
 
     #[test]
