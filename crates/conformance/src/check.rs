@@ -45,6 +45,12 @@ pub mod checks {
     pub const FRESH_IV: &str = "fresh IV";
     pub const HANDSHAKE: &str = "TLS handshake";
     pub const KMS_CLIENT: &str = "KMS client";
+    pub const ANSWER: &str = "answer";
+    pub const AMBIGUITY: &str = "ambiguity";
+    pub const DEADLINE: &str = "deadline";
+    pub const THROTTLING: &str = "throttling";
+    pub const RECOVERY: &str = "recovery";
+    pub const COMMAND: &str = "vendor command";
 }
 
 /// One HTTP response as received.
@@ -179,6 +185,46 @@ pub enum Expect {
     Encrypt(EncryptExpect),
     /// A valid Decrypt answer holding exactly this plaintext.
     Decrypt(Zeroizing<Vec<u8>>),
+    /// Any one of these answers is conformant (the spec allows each); the
+    /// report says which one was seen.
+    OneOf(Vec<Expect>),
+    /// The spec and AWS's own tools disagree: both readings are carried,
+    /// the one the run follows ([`Reading`]) passes, the other is a
+    /// warning naming `clause`.
+    Ambiguous(Box<Ambiguity>),
+}
+
+/// Two readings of one rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguity {
+    /// What AWS's XKS proxy test client and the AWS sample proxy do.
+    pub aws_tools: Expect,
+    /// What the conflicting spec text, read literally, requires.
+    pub spec_text: Expect,
+    /// The spec text that conflicts with AWS's tools.
+    pub clause: &'static str,
+}
+
+/// Which reading of an [`Ambiguity`] a run follows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reading {
+    /// AWS's test client and sample proxy (the default).
+    #[default]
+    AwsTools,
+    /// The conflicting spec text read literally.
+    SpecText,
+}
+
+/// A verdict over one response, with what to tell the reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    Pass,
+    /// Passed; the note says which of several allowed answers was seen,
+    /// or which reading of an ambiguity the answer follows.
+    PassNote(String),
+    /// The answer follows the other reading of an ambiguity.
+    Warn(Vec<Mismatch>),
+    Fail(Vec<Mismatch>),
 }
 
 impl Expect {
@@ -191,6 +237,100 @@ impl Expect {
             Expect::KeyMetadata { status, .. } => format!("200 GetKeyMetadata, keyStatus {status}"),
             Expect::Encrypt(_) => "200 Encrypt response".into(),
             Expect::Decrypt(_) => "200 Decrypt response with the original plaintext".into(),
+            Expect::OneOf(all) => all
+                .iter()
+                .map(Expect::summary)
+                .collect::<Vec<_>>()
+                .join(" or "),
+            Expect::Ambiguous(a) => format!(
+                "{} (AWS's tools) or {} (spec text)",
+                a.aws_tools.summary(),
+                a.spec_text.summary()
+            ),
+        }
+    }
+}
+
+/// Judges one response, reporting ambiguities as such: the followed
+/// reading passes with a note, the other reading warns, anything else
+/// fails with the followed reading's mismatches.
+pub fn verdict(expect: &Expect, obs: &Observed, follow: Reading) -> Judged {
+    match expect {
+        Expect::OneOf(all) => {
+            let mut first_fail = None;
+            for e in all {
+                let m = verdict(e, obs, follow);
+                match m {
+                    Judged::Pass => {
+                        return Judged::PassNote(format!(
+                            "allowed answers: {}; observed: {}",
+                            expect.summary(),
+                            e.summary()
+                        ))
+                    }
+                    Judged::PassNote(_) | Judged::Warn(_) => return m,
+                    Judged::Fail(f) => {
+                        // The alternative with the observed status explains best.
+                        let close = e.status() == Some(obs.status);
+                        if first_fail.is_none() || close {
+                            first_fail = Some(f);
+                        }
+                    }
+                }
+            }
+            let mut out = vec![Mismatch::new(
+                checks::ANSWER,
+                format!("one of: {}", expect.summary()),
+                obs.describe_status(),
+            )];
+            out.extend(first_fail.unwrap_or_default());
+            Judged::Fail(out)
+        }
+        Expect::Ambiguous(a) => {
+            let (followed, other, followed_name, other_name) = match follow {
+                Reading::AwsTools => (&a.aws_tools, &a.spec_text, "AWS's tools", "spec text"),
+                Reading::SpecText => (&a.spec_text, &a.aws_tools, "spec text", "AWS's tools"),
+            };
+            let m = judge(followed, obs);
+            if m.is_empty() {
+                return Judged::PassNote(format!(
+                    "ambiguity: follows {followed_name} ({}); the {other_name} reading ({}) would want {}",
+                    followed.summary(),
+                    a.clause,
+                    other.summary()
+                ));
+            }
+            if judge(other, obs).is_empty() {
+                return Judged::Warn(vec![Mismatch::new(
+                    checks::AMBIGUITY,
+                    format!("{} ({followed_name})", followed.summary()),
+                    format!(
+                        "{}, as the {other_name} reads: {}",
+                        obs.describe_status(),
+                        a.clause
+                    ),
+                )]);
+            }
+            Judged::Fail(m)
+        }
+        e => match judge(e, obs) {
+            m if m.is_empty() => Judged::Pass,
+            m => Judged::Fail(m),
+        },
+    }
+}
+
+impl Expect {
+    /// The HTTP status this expectation wants, when it wants one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Expect::Error(e) => Some(e.status()),
+            Expect::MethodNotAllowed => Some(405),
+            Expect::Health
+            | Expect::KeyMetadata { .. }
+            | Expect::Encrypt(_)
+            | Expect::Decrypt(_) => Some(200),
+            Expect::OneOf(_) | Expect::Ambiguous(_) => None,
         }
     }
 }
@@ -204,6 +344,10 @@ pub fn judge(expect: &Expect, obs: &Observed) -> Vec<Mismatch> {
         Expect::KeyMetadata { status, usage } => check_key_metadata(obs, status, *usage),
         Expect::Encrypt(e) => check_encrypt(obs, e).0,
         Expect::Decrypt(p) => check_decrypt(obs, p),
+        Expect::OneOf(_) | Expect::Ambiguous(_) => match verdict(expect, obs, Reading::AwsTools) {
+            Judged::Pass | Judged::PassNote(_) => Vec::new(),
+            Judged::Warn(m) | Judged::Fail(m) => m,
+        },
     }
 }
 
@@ -583,6 +727,66 @@ pub fn check_fresh_iv(a: &EncryptResponse, b: &EncryptResponse) -> Vec<Mismatch>
         )]
     } else {
         Vec::new()
+    }
+}
+
+/// A burst above the proxy's rate: at least one answer is a well-formed
+/// 429 ThrottlingException, and every other answer is a 200.
+pub fn check_burst(answers: &[Result<Observed, String>]) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let mut throttled = 0usize;
+    let mut ok = 0usize;
+    let mut other: Vec<String> = Vec::new();
+    for a in answers {
+        match a {
+            Ok(obs) if obs.status == 429 => {
+                throttled += 1;
+                if throttled == 1 {
+                    out.extend(
+                        check_error(obs, ErrorName::ThrottlingException)
+                            .into_iter()
+                            .map(|m| m.in_step("first 429")),
+                    );
+                }
+            }
+            Ok(obs) if obs.status == 200 => ok += 1,
+            Ok(obs) => other.push(obs.describe_status()),
+            Err(e) => other.push(format!("transport error: {}", short(e))),
+        }
+    }
+    if throttled == 0 {
+        out.push(Mismatch::new(
+            checks::THROTTLING,
+            format!(
+                "at least one 429 ThrottlingException among {} requests sent at once",
+                answers.len()
+            ),
+            format!("{ok} answered 200, none throttled"),
+        ));
+    }
+    if !other.is_empty() {
+        other.sort();
+        other.dedup();
+        out.push(Mismatch::new(
+            checks::THROTTLING,
+            "200 or 429 ThrottlingException for every request",
+            short(&other.join(", ")),
+        ));
+    }
+    out
+}
+
+/// An answer about an unavailable key manager must come within the
+/// proxy's deadline (KMS itself waits 250 ms).
+pub fn check_deadline(took: std::time::Duration, deadline: std::time::Duration) -> Vec<Mismatch> {
+    if took <= deadline {
+        Vec::new()
+    } else {
+        vec![Mismatch::new(
+            checks::DEADLINE,
+            format!("an answer within {} ms", deadline.as_millis()),
+            format!("{} ms", took.as_millis()),
+        )]
     }
 }
 

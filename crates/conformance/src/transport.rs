@@ -181,7 +181,7 @@ async fn open(
             let stream = tokio_rustls::TlsConnector::from(tls)
                 .connect(name, tcp)
                 .await
-                .map_err(|e| format!("TLS handshake: {}", error_chain(&e)))?;
+                .map_err(|e| describe_tls_failure(&error_chain(&e), true))?;
             http1(stream).await
         }
         None => http1(tcp).await,
@@ -215,7 +215,7 @@ async fn exchange(sender: &mut SendRequest<Full<Bytes>>, wire: &Wire) -> Result<
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| error_chain(&e))?;
+        .map_err(|e| describe_tls_failure(&error_chain(&e), false))?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -237,6 +237,89 @@ async fn exchange(sender: &mut SendRequest<Full<Bytes>>, wire: &Wire) -> Result<
         status,
         headers,
         body,
+    })
+}
+
+/// Names a TLS failure for the reader: which side refused, with which
+/// alert. `in_handshake`: the error came from the handshake itself
+/// (otherwise from the first request after it, where TLS 1.3 reports a
+/// client certificate the server refused).
+pub fn describe_tls_failure(chain: &str, in_handshake: bool) -> String {
+    if let Some(i) = chain.find("received fatal alert: ") {
+        let alert: String = chain[i + 22..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        return format!(
+            "TLS handshake refused by the proxy (it sent the fatal alert {alert}{}): {chain}",
+            if in_handshake {
+                ""
+            } else {
+                ", after the client's Finished: TLS 1.3 reports a refused client certificate so"
+            }
+        );
+    }
+    if chain.contains("invalid peer certificate") {
+        return format!(
+            "TLS handshake refused by the suite: the proxy's server certificate is not valid for the given --ca-file and endpoint name: {chain}"
+        );
+    }
+    if in_handshake {
+        return format!("TLS handshake failed: {chain}");
+    }
+    let closed = [
+        "channel closed",
+        "connection closed",
+        "unexpected EOF",
+        "reset by peer",
+    ];
+    if closed.iter().any(|c| chain.contains(c)) {
+        return format!(
+            "the proxy closed the connection right after the TLS handshake without an HTTP response or an alert (how a TLS 1.3 server drops a client certificate it refuses): {chain}"
+        );
+    }
+    chain.to_owned()
+}
+
+/// The proxy's TLS identity as the suite saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsIdentity {
+    pub version: Option<String>,
+    pub suite: Option<String>,
+    pub server_subject: Option<String>,
+}
+
+/// Connects once and records the negotiated TLS version and cipher suite
+/// and the subject of the proxy's certificate (for the report).
+pub async fn tls_identity(
+    endpoint: &Endpoint,
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<TlsIdentity, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    let name = ServerName::try_from(endpoint.host.clone())
+        .map_err(|e| format!("TLS server name {}: {e}", endpoint.host))?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| describe_tls_failure(&error_chain(&e), true))?;
+    let conn = stream.get_ref().1;
+    let server_subject = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|der| {
+            x509_parser::parse_x509_certificate(der.as_ref())
+                .ok()
+                .map(|(_, cert)| cert.subject().to_string())
+        });
+    Ok(TlsIdentity {
+        version: conn.protocol_version().map(|v| format!("{v:?}")),
+        suite: conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite())),
+        server_subject,
     })
 }
 
@@ -276,7 +359,7 @@ pub async fn probe(
             Ok(s) => s,
             Err(e) => {
                 return TlsObservation::Refused {
-                    detail: format!("during the handshake: {}", error_chain(&e)),
+                    detail: describe_tls_failure(&error_chain(&e), true),
                 }
             }
         };
@@ -290,9 +373,7 @@ pub async fn probe(
         };
         match exchange(&mut sender, wire).await {
             Ok(obs) => TlsObservation::Answered(obs),
-            Err(e) => TlsObservation::Refused {
-                detail: format!("after the client's handshake messages: {e}"),
-            },
+            Err(e) => TlsObservation::Refused { detail: e },
         }
     };
     match tokio::time::timeout(wait, attempt).await {
@@ -306,6 +387,30 @@ pub async fn probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_failures_say_who_refused() {
+        let d = describe_tls_failure("io: received fatal alert: CertificateRequired", true);
+        assert!(
+            d.starts_with(
+                "TLS handshake refused by the proxy (it sent the fatal alert CertificateRequired)"
+            ),
+            "{d}"
+        );
+        let d = describe_tls_failure("hyper: received fatal alert: BadCertificate", false);
+        assert!(
+            d.contains("alert BadCertificate") && d.contains("TLS 1.3"),
+            "{d}"
+        );
+        let d = describe_tls_failure("invalid peer certificate: UnknownIssuer", true);
+        assert!(d.starts_with("TLS handshake refused by the suite"), "{d}");
+        let d = describe_tls_failure("connection error: channel closed", false);
+        assert!(
+            d.contains("closed the connection right after the TLS handshake"),
+            "{d}"
+        );
+        assert_eq!(describe_tls_failure("timeout", false), "timeout");
+    }
 
     #[test]
     fn endpoints() {

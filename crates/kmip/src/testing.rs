@@ -130,7 +130,8 @@ impl PyKmip {
         Client::new(self.settings()).expect("KMIP client")
     }
 
-    fn pid(&self) -> String {
+    /// The server's process id (for SIGSTOP/SIGCONT commands a suite runs).
+    pub fn pid(&self) -> String {
         self.child
             .as_ref()
             .map(|c| c.id().to_string())
