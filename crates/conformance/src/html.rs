@@ -2,7 +2,8 @@
 //! and SVG, no script, nothing fetched) with the verdict, the proxy's
 //! identity, every case by group with its clause, expected versus
 //! observed for each failure and warning, and for a load run the latency
-//! percentiles drawn against KMS's 250 ms budget.
+//! percentiles drawn against KMS's 250 ms budget. The page is well-formed
+//! XML (XHTML syntax) so that tools can check it.
 
 use crate::cases::Group;
 use crate::load::LoadReport;
@@ -45,15 +46,15 @@ pub fn render(report: &Report, load: Option<&LoadReport>) -> String {
     let (class, word) = verdict_of(report, load);
     let _ = write!(
         s,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width\">\
+        "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\"><head><meta charset=\"utf-8\"/>\
+<meta name=\"viewport\" content=\"width=device-width\"/>\
 <title>XKS conformance report: {}</title><style>{STYLE}</style></head><body>\n",
         esc(&report.target.endpoint)
     );
     let _ = writeln!(
         s,
         "<h1>XKS Proxy API conformance report</h1>\n<p><span class=\"verdict {class}\" id=\"verdict\">{word}</span> \
-         {} cases: {} passed, {} failed, {} warnings, {} skipped &middot; {} &middot; {:.1} s</p>",
+         {} cases: {} passed, {} failed, {} warnings, {} skipped &#183; {} &#183; {:.1} s</p>",
         report.summary.total,
         report.summary.passed,
         report.summary.failed,
@@ -65,6 +66,14 @@ pub fn render(report: &Report, load: Option<&LoadReport>) -> String {
     identity(&mut s, report);
     if let Some(l) = load {
         load_section(&mut s, l);
+    }
+    if !report.cases.is_empty() {
+        let times: Vec<u64> = report.cases.iter().map(|c| c.millis).collect();
+        let _ = writeln!(
+            s,
+            "<h2 id=\"timing\">Time per case</h2>\n<p>How long each case took (a case is one request, or a few), against KMS's 250 ms per-request budget.</p>"
+        );
+        s.push_str(&histogram_svg(&times));
     }
     for g in Group::ALL {
         let cases: Vec<&CaseResult> = report.cases.iter().filter(|c| c.group == g).collect();
@@ -117,7 +126,7 @@ fn group_section(s: &mut String, g: Group, cases: &[&CaseResult]) {
     let n = |v: Verdict| cases.iter().filter(|c| c.result == v).count();
     let _ = writeln!(
         s,
-        "<h2 id=\"group-{}\">{} <code>{}</code> &middot; {} cases, {} failed, {} warnings, {} skipped</h2>",
+        "<h2 id=\"group-{}\">{} <code>{}</code> &#183; {} cases, {} failed, {} warnings, {} skipped</h2>",
         g.as_str(),
         esc(g.title()),
         g.as_str(),
@@ -142,7 +151,7 @@ fn group_section(s: &mut String, g: Group, cases: &[&CaseResult]) {
             Verdict::Fail | Verdict::Warn => {
                 let _ = write!(
                     s,
-                    "<details open class=\"mismatches\"><summary>expected vs observed</summary><ul class=\"mm\">"
+                    "<details open=\"open\" class=\"mismatches\"><summary>expected vs observed</summary><ul class=\"mm\">"
                 );
                 for m in &c.mismatches {
                     let _ = write!(
@@ -208,11 +217,83 @@ fn load_section(s: &mut String, l: &LoadReport) {
     if !l.errors.is_empty() {
         s.push_str("<ul>");
         for (k, v) in &l.errors {
-            let _ = write!(s, "<li>{v} &times; <code>{}</code></li>", esc(k));
+            let _ = write!(s, "<li>{v} &#215; <code>{}</code></li>", esc(k));
         }
         s.push_str("</ul>\n");
     }
     s.push_str(&latency_svg(&rows));
+}
+
+/// Histogram buckets (upper bounds in ms; the last is open).
+const BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000];
+
+/// Counts of `millis` per bucket of [`BUCKETS_MS`] (plus one for "more").
+pub fn bucket_counts(millis: &[u64]) -> Vec<u64> {
+    let mut counts = vec![0u64; BUCKETS_MS.len() + 1];
+    for &m in millis {
+        let i = BUCKETS_MS
+            .iter()
+            .position(|&b| m < b)
+            .unwrap_or(BUCKETS_MS.len());
+        counts[i] += 1;
+    }
+    counts
+}
+
+/// A histogram of durations (ms) as vertical bars, buckets left of KMS's
+/// 250 ms budget in blue, beyond it in red, the budget as a dashed line.
+pub fn histogram_svg(millis: &[u64]) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 200.0;
+    const LEFT: f64 = 40.0;
+    const BOTTOM: f64 = 40.0;
+    const TOP: f64 = 20.0;
+    let counts = bucket_counts(millis);
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    let n = counts.len() as f64;
+    let slot = (W - LEFT - 10.0) / n;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "<svg id=\"latency-histogram\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"histogram of durations against the 250 ms budget\">"
+    );
+    let plot_h = H - TOP - BOTTOM;
+    for (i, &c) in counts.iter().enumerate() {
+        let x = LEFT + i as f64 * slot;
+        let h = c as f64 / max as f64 * plot_h;
+        let over = i >= BUCKETS_MS.iter().position(|&b| b == 500).unwrap_or(8);
+        let label = match i {
+            0 => "<1".to_owned(),
+            i if i < BUCKETS_MS.len() => format!("{}-{}", BUCKETS_MS[i - 1], BUCKETS_MS[i]),
+            _ => format!(">{}", BUCKETS_MS[BUCKETS_MS.len() - 1]),
+        };
+        let _ = writeln!(
+            s,
+            "<rect class=\"bucket\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"><title>{} ms: {c}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">{c}</text>",
+            x + 2.0,
+            TOP + plot_h - h,
+            slot - 4.0,
+            if over { "#cf222e" } else { "#2f81f7" },
+            esc(&label),
+            x + slot / 2.0,
+            H - BOTTOM + 14.0,
+            esc(&label),
+            x + slot / 2.0,
+            TOP + plot_h - h - 3.0
+        );
+    }
+    // The budget sits at the boundary of the 100-250 and 250-500 buckets.
+    let i = BUCKETS_MS.iter().position(|&b| b == 250).unwrap_or(7) + 1;
+    let bx = LEFT + i as f64 * slot;
+    let _ = writeln!(
+        s,
+        "<line id=\"budget-line\" x1=\"{bx:.1}\" y1=\"{TOP}\" x2=\"{bx:.1}\" y2=\"{:.1}\" stroke=\"#cf222e\" stroke-width=\"2\" stroke-dasharray=\"4 3\"/><text x=\"{bx:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#cf222e\" text-anchor=\"middle\">KMS budget 250 ms</text><text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"11\">ms</text>",
+        H - BOTTOM,
+        TOP - 6.0,
+        H - 8.0
+    );
+    s.push_str("</svg>\n");
+    s
 }
 
 /// Latency by percentile as horizontal bars on a logarithmic millisecond
@@ -233,7 +314,7 @@ pub fn latency_svg(rows: &[(&str, u64)]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "<svg id=\"latency-histogram\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{h}\" viewBox=\"0 0 {W} {h}\" role=\"img\" aria-label=\"latency percentiles against the 250 ms budget\">"
+        "<svg id=\"latency-percentiles\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{h}\" viewBox=\"0 0 {W} {h}\" role=\"img\" aria-label=\"latency percentiles against the 250 ms budget\">"
     );
     let _ = writeln!(
         s,
@@ -279,4 +360,21 @@ pub fn latency_svg(rows: &[(&str, u64)]) -> String {
     );
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_and_escaping() {
+        assert_eq!(
+            bucket_counts(&[0, 1, 249, 250, 999, 5000]),
+            vec![1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+        );
+        assert_eq!(esc("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+        let svg = histogram_svg(&[3, 300]);
+        assert_eq!(svg.matches("<rect class=\"bucket\"").count(), 11);
+        assert!(svg.contains("KMS budget 250 ms"));
+    }
 }

@@ -196,6 +196,10 @@ struct LoadArgs {
     /// Runtime worker threads for the load generator.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Also write a self-contained HTML report (percentiles against KMS's
+    /// 250 ms budget) to this file.
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 fn secret(t: &Target) -> anyhow::Result<String> {
@@ -422,6 +426,23 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", report.to_table());
+            }
+            if let Some(path) = &a.html {
+                let t = &a.target;
+                let empty = conformance::Report::new(
+                    conformance::report::TargetInfo {
+                        endpoint: t.endpoint.clone(),
+                        uri_path: t.uri_path.clone(),
+                        region: t.region.clone(),
+                        tls_version: None,
+                        tls_suite: None,
+                        server_subject: None,
+                    },
+                    Vec::new(),
+                    (report.seconds * 1000.0) as u64,
+                );
+                std::fs::write(path, conformance::html::render(&empty, Some(&report)))
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             if report.verdict.starts_with("FAIL") {
                 std::process::exit(1);

@@ -96,6 +96,7 @@ tag_mismatch_reasons = ["cryptographic_failure", "general_failure"]"#,
         backend_toml: &backend_toml,
         store_a_extra: support::THROTTLED_STORE,
         stores: STORES,
+        mtls: true,
     };
     let proxy = support::start_proxy(dir, &spec).await;
     Env { proxy, kmip }

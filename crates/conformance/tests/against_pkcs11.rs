@@ -66,6 +66,7 @@ session_wait_ms = 1500"#,
         backend_toml: &backend_toml,
         store_a_extra: "rate_limit = { requests_per_second = 0 }",
         stores: STORES,
+        mtls: true,
     };
     support::start_proxy(dir, &spec).await
 }

@@ -41,6 +41,8 @@ pub struct ProxySpec<'a> {
     /// Extra lines of key store "a".
     pub store_a_extra: &'a str,
     pub stores: Stores,
+    /// Require client certificates (false: a wrongly configured proxy).
+    pub mtls: bool,
 }
 
 pub struct Proxy {
@@ -81,8 +83,7 @@ listen = "127.0.0.1:0"
 [server.tls]
 cert_file = "{dir}/server.pem"
 key_file = "{dir}/server.key"
-client_ca_file = "{dir}/client-ca.pem"
-client_subject_names = ["cks.kms.{REGION}.amazonaws.com"]
+{client_auth}
 
 [health]
 vendor = "xks-conformance test"
@@ -116,6 +117,14 @@ secret_access_key = "{sk_b}"
         backend = spec.backend,
         backend_toml = spec.backend_toml,
         store_a_extra = spec.store_a_extra,
+        client_auth = if spec.mtls {
+            format!(
+                "client_ca_file = \"{}/client-ca.pem\"\nclient_subject_names = [\"cks.kms.{REGION}.amazonaws.com\"]",
+                d.display()
+            )
+        } else {
+            String::new()
+        },
     );
     let config = Config::parse(&text).unwrap();
     config.validate().unwrap();
