@@ -2794,6 +2794,60 @@ pub(crate) mod tests {
             .is_ok());
     }
 
+    /// Where the spec and AWS's tools disagree, the case carries both
+    /// readings; where the spec allows several answers, all of them.
+    #[test]
+    fn ambiguous_and_alternative_cases_carry_every_reading() {
+        let ctx = full_ctx();
+        let cases = catalogue();
+        for id in [
+            "cdiv.encrypt-only.aad",
+            "cdiv.encrypt-only.no-aad",
+            "health.empty-body",
+            "health.no-kms-request-id",
+            "health.no-kms-operation",
+            "health.not-json",
+        ] {
+            match built(&cases, &ctx, id).unwrap().expect {
+                Expect::Ambiguous(a) => {
+                    assert!(matches!(a.aws_tools, Expect::Error(_)), "{id}");
+                    assert!(
+                        matches!(a.spec_text, Expect::Encrypt(_) | Expect::Health),
+                        "{id}"
+                    );
+                    assert!(!a.clause.is_empty());
+                }
+                e => panic!("{id}: {e:?}"),
+            }
+        }
+        let step = built(&cases, &ctx, "cdiv.encrypt-only.no-aad").unwrap();
+        assert_eq!(step.req.path, "/ks/kms/xks/v1/keys/enc-key/encrypt");
+        let v = body(&step);
+        assert_eq!(v["ciphertextDataIntegrityValueAlgorithm"], "SHA_256");
+        assert!(v.get("additionalAuthenticatedData").is_none());
+        // The plain encrypt-only case asks no CDIV (issue 14, item 3).
+        let v = body(&built(&cases, &ctx, "keys.encrypt-only.encrypt").unwrap());
+        assert!(v.get("ciphertextDataIntegrityValueAlgorithm").is_none());
+        match built(&cases, &ctx, "validation.accepts-unknown-kms-operation")
+            .unwrap()
+            .expect
+        {
+            Expect::OneOf(all) => {
+                assert_eq!(all[1], Expect::Error(ErrorName::AccessDeniedException))
+            }
+            e => panic!("{e:?}"),
+        }
+        // The escaped principal is sent as JSON \u escapes.
+        let step = built(&cases, &ctx, "request-metadata.escaped-unicode-principal").unwrap();
+        let text = String::from_utf8(step.req.body.clone()).unwrap();
+        assert!(text.contains(r"role/\u00e9t\u00e9-\ud83d\udd10"), "{text}");
+        let v = body(&step);
+        assert_eq!(
+            v["requestMetadata"]["awsPrincipalArn"],
+            "arn:aws:iam::111122223333:role/été-🔐"
+        );
+    }
+
     #[test]
     fn selection_by_prefix() {
         let only = vec!["sigv4".to_owned(), "crypto.tamper".to_owned()];

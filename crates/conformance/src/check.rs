@@ -926,6 +926,133 @@ mod tests {
         m.iter().map(|m| m.check.as_str()).collect()
     }
 
+    const HEALTH_OK: &str = r#"{"xksProxyFleetSize":1,"xksProxyVendor":"v","xksProxyModel":"m","ekmVendor":"e","ekmFleetDetails":[{"id":"1","model":"m","healthStatus":"ACTIVE"}]}"#;
+
+    fn health_ambiguity() -> Expect {
+        Expect::Ambiguous(Box::new(Ambiguity {
+            aws_tools: Expect::Error(ErrorName::ValidationException),
+            spec_text: Expect::Health,
+            clause: "Error codes: all except GetHealthStatus",
+        }))
+    }
+
+    /// The followed reading passes with a note naming the other; the other
+    /// reading warns (expected vs observed, with the clause); anything
+    /// else fails. --follow spec-text swaps the first two.
+    #[test]
+    fn ambiguities_pass_warn_or_fail_and_never_silently() {
+        let e = health_ambiguity();
+        let validation = json(400, r#"{"errorName":"ValidationException"}"#);
+        let ok = json(200, HEALTH_OK);
+        let other = json(500, r#"{"errorName":"InternalException"}"#);
+        match verdict(&e, &validation, Reading::AwsTools) {
+            Judged::PassNote(n) => {
+                assert!(
+                    n.contains("follows AWS's tools") && n.contains("all except GetHealthStatus"),
+                    "{n}"
+                )
+            }
+            j => panic!("{j:?}"),
+        }
+        match verdict(&e, &ok, Reading::AwsTools) {
+            Judged::Warn(m) => {
+                assert_eq!(failed(&m), [AMBIGUITY]);
+                assert_eq!(m[0].expected, "400 ValidationException (AWS's tools)");
+                assert!(m[0]
+                    .observed
+                    .starts_with("200, as the spec text reads: Error codes"));
+            }
+            j => panic!("{j:?}"),
+        }
+        assert!(
+            matches!(verdict(&e, &other, Reading::AwsTools), Judged::Fail(m) if failed(&m).contains(&STATUS))
+        );
+        assert!(matches!(
+            verdict(&e, &ok, Reading::SpecText),
+            Judged::PassNote(_)
+        ));
+        assert!(matches!(
+            verdict(&e, &validation, Reading::SpecText),
+            Judged::Warn(_)
+        ));
+        // judge() (used where no reading is chosen) follows AWS's tools.
+        assert!(judge(&e, &validation).is_empty());
+        assert!(!judge(&e, &ok).is_empty());
+    }
+
+    #[test]
+    fn one_of_says_which_answer_was_seen() {
+        let e = Expect::OneOf(vec![
+            Expect::Health,
+            Expect::Error(ErrorName::AccessDeniedException),
+        ]);
+        match verdict(
+            &e,
+            &json(403, r#"{"errorName":"AccessDeniedException"}"#),
+            Reading::AwsTools,
+        ) {
+            Judged::PassNote(n) => {
+                assert!(n.ends_with("observed: 403 AccessDeniedException"), "{n}")
+            }
+            j => panic!("{j:?}"),
+        }
+        assert!(matches!(
+            verdict(&e, &json(200, HEALTH_OK), Reading::AwsTools),
+            Judged::PassNote(_)
+        ));
+        // A 403 with the wrong name: the 403 alternative explains.
+        match verdict(
+            &e,
+            &json(403, r#"{"errorName":"ValidationException"}"#),
+            Reading::AwsTools,
+        ) {
+            Judged::Fail(m) => {
+                assert_eq!(failed(&m), [ANSWER, ERROR_NAME]);
+                assert_eq!(
+                    m[0].expected,
+                    "one of: 200 GetHealthStatus response or 403 AccessDeniedException"
+                );
+            }
+            j => panic!("{j:?}"),
+        }
+    }
+
+    #[test]
+    fn bursts_need_a_well_formed_429_and_nothing_but_200() {
+        let ok = || Ok(json(200, HEALTH_OK));
+        let throttled = || Ok(json(429, r#"{"errorName":"ThrottlingException"}"#));
+        assert!(check_burst(&[ok(), throttled(), throttled()]).is_empty());
+        let none = check_burst(&[ok(), ok()]);
+        assert_eq!(failed(&none), [THROTTLING]);
+        assert!(none[0].observed.contains("2 answered 200, none throttled"));
+        let bad = check_burst(&[
+            ok(),
+            Ok(json(429, "{}")),
+            Ok(json(500, "{}")),
+            Err("reset".into()),
+        ]);
+        assert_eq!(
+            failed(&bad),
+            [
+                "first 429: response shape",
+                "first 429: errorName",
+                THROTTLING
+            ]
+        );
+        assert!(
+            bad[2].observed.contains("500") && bad[2].observed.contains("transport error: reset")
+        );
+        use std::time::Duration;
+        assert!(check_deadline(Duration::from_millis(10), Duration::from_millis(10)).is_empty());
+        assert_eq!(
+            failed(&check_deadline(
+                Duration::from_millis(11),
+                Duration::from_millis(10)
+            )),
+            [DEADLINE]
+        );
+    }
+
     #[test]
     fn error_checks_each_fail_alone() {
         let good = json(
