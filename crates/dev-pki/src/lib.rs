@@ -8,7 +8,12 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A certificate and its private key, PEM-encoded.
 pub struct Issued {
@@ -178,6 +183,107 @@ pub fn self_signed_client(cn: &str) -> anyhow::Result<Issued> {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })
+}
+
+/// Whom a client trusts for the server's certificate.
+#[derive(Debug, Clone, Copy)]
+pub enum Trust<'a> {
+    /// The CA certificates of this PEM bundle.
+    CaPem(&'a [u8]),
+    /// Any certificate (signatures are still checked): the conformance
+    /// suite's `--insecure`.
+    AnyCertificate,
+}
+
+/// The one rustls client configuration of the workspace's tests and of
+/// the conformance suite: aws-lc-rs, TLS 1.3 and 1.2, `trust`, optionally
+/// a client certificate and key (PEM), and `alpn`. (The production
+/// clients, xks-client and kmip, build theirs from their own typed
+/// configuration.)
+pub fn client_config(
+    trust: Trust<'_>,
+    identity: Option<(&[u8], &[u8])>,
+    alpn: &[&[u8]],
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?;
+    let builder = match trust {
+        Trust::AnyCertificate => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider))),
+        Trust::CaPem(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(pem) {
+                roots.add(c.context("reading the CA certificates")?)?;
+            }
+            if roots.is_empty() {
+                anyhow::bail!("the CA file holds no certificate");
+            }
+            builder.with_root_certificates(roots)
+        }
+    };
+    let mut cfg = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let certs = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .context("reading the client certificate")?;
+            let key = PrivateKeyDer::from_pem_slice(key).context("reading the client key")?;
+            builder.with_client_auth_cert(certs, key)?
+        }
+    };
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(cfg))
+}
+
+/// Accepts any server certificate; handshake signatures are still checked.
+#[derive(Debug)]
+struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 #[cfg(test)]
