@@ -88,7 +88,43 @@ pub struct Client {
     addr: SocketAddr,
     tls: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    sender: Option<Conn>,
+}
+
+/// An open HTTP/1.1 connection: the request handle, and the task driving
+/// the connection, whose error (a TLS alert, say) explains a failed request.
+pub struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Conn {
+    fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Why a request on this connection failed: the connection's own error
+    /// when it has one (hyper only says "channel closed"), named by
+    /// [`describe_tls_failure`].
+    async fn explain(self, request_error: String) -> String {
+        let driver = self.driver;
+        match tokio::time::timeout(Duration::from_millis(500), driver).await {
+            Ok(Ok(Err(conn_error))) => describe_tls_failure(&conn_error, false),
+            _ => describe_tls_failure(&request_error, false),
+        }
+    }
+
+    /// Sends `wire` once; on failure, the connection's explanation.
+    async fn round_trip(mut self, wire: &Wire) -> Result<(Conn, Observed), String> {
+        if let Err(e) = self.sender.ready().await {
+            let why = format!("connection not ready: {}", error_chain(&e));
+            return Err(self.explain(why).await);
+        }
+        match exchange(&mut self.sender, wire).await {
+            Ok(o) => Ok((self, o)),
+            Err(e) => Err(self.explain(e).await),
+        }
+    }
 }
 
 impl Client {
@@ -130,16 +166,11 @@ impl Client {
 
     async fn try_send(&mut self, wire: &Wire) -> Result<Observed, String> {
         let result = tokio::time::timeout(self.timeout, async {
-            let mut sender = match self.sender.take() {
+            let conn = match self.sender.take() {
                 Some(s) if !s.is_closed() => s,
                 _ => open(&self.endpoint, self.addr, self.tls.clone()).await?,
             };
-            sender
-                .ready()
-                .await
-                .map_err(|e| format!("connection not ready: {}", error_chain(&e)))?;
-            let observed = exchange(&mut sender, wire).await?;
-            Ok::<_, String>((sender, observed))
+            conn.round_trip(wire).await
         })
         .await;
         match result {
@@ -169,7 +200,7 @@ async fn open(
     endpoint: &Endpoint,
     addr: SocketAddr,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<SendRequest<Full<Bytes>>, String> {
+) -> Result<Conn, String> {
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connecting to {addr}: {e}"))?;
@@ -188,17 +219,15 @@ async fn open(
     }
 }
 
-async fn http1<IO>(io: IO) -> Result<SendRequest<Full<Bytes>>, String>
+async fn http1<IO>(io: IO) -> Result<Conn, String>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("HTTP/1.1 handshake: {}", error_chain(&e)))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
+    let driver = tokio::spawn(async move { conn.await.map_err(|e| error_chain(&e)) });
+    Ok(Conn { sender, driver })
 }
 
 /// Sends `wire` and reads the whole response.
@@ -215,7 +244,7 @@ async fn exchange(sender: &mut SendRequest<Full<Bytes>>, wire: &Wire) -> Result<
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| describe_tls_failure(&error_chain(&e), false))?;
+        .map_err(|e| error_chain(&e))?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -251,11 +280,11 @@ pub fn describe_tls_failure(chain: &str, in_handshake: bool) -> String {
             .take_while(|c| c.is_ascii_alphanumeric())
             .collect();
         return format!(
-            "TLS handshake refused by the proxy (it sent the fatal alert {alert}{}): {chain}",
+            "TLS handshake refused by the proxy: fatal alert {alert}{}; {chain}",
             if in_handshake {
                 ""
             } else {
-                ", after the client's Finished: TLS 1.3 reports a refused client certificate so"
+                " after the client's Finished (TLS 1.3)"
             }
         );
     }
@@ -363,7 +392,7 @@ pub async fn probe(
                 }
             }
         };
-        let mut sender = match http1(stream).await {
+        let conn = match http1(stream).await {
             Ok(s) => s,
             Err(e) => {
                 return TlsObservation::Refused {
@@ -371,8 +400,8 @@ pub async fn probe(
                 }
             }
         };
-        match exchange(&mut sender, wire).await {
-            Ok(obs) => TlsObservation::Answered(obs),
+        match conn.round_trip(wire).await {
+            Ok((_, obs)) => TlsObservation::Answered(obs),
             Err(e) => TlsObservation::Refused { detail: e },
         }
     };
@@ -392,9 +421,7 @@ mod tests {
     fn tls_failures_say_who_refused() {
         let d = describe_tls_failure("io: received fatal alert: CertificateRequired", true);
         assert!(
-            d.starts_with(
-                "TLS handshake refused by the proxy (it sent the fatal alert CertificateRequired)"
-            ),
+            d.starts_with("TLS handshake refused by the proxy: fatal alert CertificateRequired;"),
             "{d}"
         );
         let d = describe_tls_failure("hyper: received fatal alert: BadCertificate", false);

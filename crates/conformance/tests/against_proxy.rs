@@ -304,6 +304,20 @@ async fn wrongly_configured_proxies_fail() {
     let m = &report.cases[0].mismatches[0];
     assert_eq!(m.expected, "200");
     assert_eq!(m.observed, "404 InvalidUriPathException");
+
+    // The suite's own certificate refused (another subject than the proxy
+    // expects): reported as a refused handshake, not a closed channel.
+    let mut s = settings(&proxy);
+    s.mtls.subject = Some("cks.kms.eu-west-1.amazonaws.com".into());
+    s.only = vec!["health.kms-health-check".into()];
+    let report = conformance::run(s).await.unwrap();
+    assert_fails_with_detail(&report, &["health.kms-health-check"]);
+    let observed = &report.cases[0].mismatches[0].observed;
+    println!("{observed}");
+    assert!(
+        observed.contains("TLS handshake refused by the proxy: fatal alert BadCertificate after the client's Finished (TLS 1.3)"),
+        "{observed}"
+    );
     proxy.handle.shutdown().await;
 
     // Client certificates not required: the refusals are answered.
