@@ -240,6 +240,8 @@ async fn binary_runs_against_the_proxy() {
             "--json",
             "--junit",
             f("junit.xml").to_str().unwrap(),
+            "--html",
+            f("report.html").to_str().unwrap(),
         ])
         .env_remove("XKS_SECRET_ACCESS_KEY");
         cmd
@@ -261,11 +263,16 @@ async fn binary_runs_against_the_proxy() {
     assert_eq!(json["summary"]["skipped"], 0);
     let junit = std::fs::read_to_string(f("junit.xml")).unwrap();
     assert!(junit.contains("<testsuite name=\"mtls\""));
+    let html = std::fs::read_to_string(f("report.html")).unwrap();
+    assert!(html.contains(">CONFORMS</span>"), "{html}");
 
-    // A wrong secret: failures, exit status 1.
+    // A wrong secret: failures, exit status 1, and the page says so.
     std::fs::write(f("bad-secret"), SK_B).unwrap();
     let out = output(run(f("bad-secret").to_str().unwrap())).await;
     assert_eq!(out.status.code(), Some(1));
+    let html = std::fs::read_to_string(f("report.html")).unwrap();
+    assert!(html.contains(">DOES NOT CONFORM</span>"));
+    assert!(html.contains("401 AuthenticationFailedException"));
     proxy.handle.shutdown().await;
 }
 
