@@ -63,6 +63,7 @@ pub fn render(report: &Report, load: Option<&LoadReport>) -> String {
         esc(&report.tool),
         report.millis as f64 / 1000.0
     );
+    attention(&mut s, report);
     identity(&mut s, report);
     if let Some(l) = load {
         load_section(&mut s, l);
@@ -95,6 +96,35 @@ fn verdict_of(report: &Report, load: Option<&LoadReport>) -> (&'static str, &'st
     } else {
         ("v-pass", "CONFORMS")
     }
+}
+
+/// The failures and warnings first, one line each, for the reader in a
+/// hurry (the details are in their group below).
+fn attention(s: &mut String, r: &Report) {
+    let flagged: Vec<&CaseResult> = r
+        .cases
+        .iter()
+        .filter(|c| matches!(c.result, Verdict::Fail | Verdict::Warn))
+        .collect();
+    if flagged.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "<h2>Failures and warnings</h2>\n<ul id=\"attention\">");
+    for c in flagged {
+        let first = c
+            .mismatches
+            .first()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "<li><span class=\"r {r}\">{r}</span> <code>{}</code>: {}</li>",
+            esc(&c.id),
+            esc(&first),
+            r = c.result.as_str()
+        );
+    }
+    let _ = writeln!(s, "</ul>");
 }
 
 fn identity(s: &mut String, r: &Report) {

@@ -452,6 +452,13 @@ async fn html_report_of_a_failing_run() {
         .filter(|n| n.attribute("data-result") == Some("FAIL"))
         .collect();
     assert_eq!(failed.len(), report.summary.failed);
+    // ... and listed first, one line each.
+    let listed = by_id("attention")
+        .unwrap()
+        .children()
+        .filter(|n| n.has_tag_name("li"))
+        .count();
+    assert_eq!(listed, report.summary.failed + report.summary.warned);
     assert!(failed.len() >= 5);
     for row in failed {
         let details = row
