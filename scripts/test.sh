@@ -9,6 +9,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 # SoftHSM2 for the PKCS#11 backend tests (xks-proxy, conformance).
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
+# Headless Chromium for the conformance report's end-to-end screenshot.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -28,3 +30,5 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== end-to-end: kms-core with the aws CLI and boto3"
 bash scripts/e2e-kms.sh
+echo "== end-to-end: the conformance HTML report in headless Chromium"
+bash scripts/e2e-conformance-report.sh

@@ -3,7 +3,7 @@
 //! context. Pure: building a request does no I/O, so the catalogue itself
 //! is unit-tested (unique ids, each defect really is the one it claims).
 
-use crate::check::{EncryptExpect, Expect, Usage};
+use crate::check::{Ambiguity, EncryptExpect, Expect, Usage};
 use crate::request::{AfterSign, Req, Signing};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -60,6 +60,18 @@ pub mod clause {
     pub const MTLS: &str = "Authentication: with mTLS the proxy MUST terminate the TLS handshake if the client certificate has a different subject name or chains to a different CA (or is invalid)";
     pub const MTLS_OK: &str = "Authentication: a client certificate with the configured subject, chained to the configured CA, is accepted";
     pub const KMS_CLIENT: &str = "GetKeyMetadata/Encrypt/Decrypt/GetHealthStatus KMS considerations: KMS times out after 250 ms and refuses malformed responses";
+    pub const CDIV_USAGE: &str = "Encrypt + Appendix C: a CDIV is KMS's assurance that a later Decrypt will succeed (the proxy decrypts to verify; a failed decrypt returns an error): a key that may not decrypt gets 400 InvalidKeyUsageException";
+    pub const CDIV_LITERAL: &str = "Encrypt response: ciphertextDataIntegrityValue MUST be included whenever the request includes ciphertextDataIntegrityValueAlgorithm";
+    pub const CDIV_KEY: &str = "Encrypt + Error codes: a CDIV request changes nothing about key checks (404 KeyNotFoundException, 400 InvalidKeyUsageException, 400 InvalidStateException)";
+    pub const HEALTH_REQUIRED: &str = "GetHealthStatus request: requestMetadata with kmsRequestId and kmsOperation is REQUIRED (AWS's test client and sample proxy: 400 ValidationException)";
+    pub const KMS_OPERATION_AUTHZ: &str = "requestMetadata.kmsOperation: a proxy MUST NOT reject an unlisted kmsOperation as invalid; with secondary authorization a new KMS operation (BulkEncrypt, say) may fail authorization (403 AccessDeniedException)";
+    pub const PRINCIPAL: &str = "requestMetadata.awsPrincipalArn: an IAM principal ARN, a service principal ending in amazonaws.com or \"AWS Internal\" (JSON strings are Unicode, RFC 8259); secondary authorization may deny (403)";
+    pub const LIMITS: &str = "Encrypt/Decrypt: 4300-byte plaintext and 8192-byte AAD MUST be supported; a larger input may be refused (400 ValidationException or 501 UnsupportedOperationException), never answered 500 or cut off";
+    pub const KEY_ID_FORM: &str = "API operations: an externalKeyId is at most 128 characters of A-Z a-z 0-9 . _ -; anything else names no key (404 KeyNotFoundException or InvalidUriPathException, or 400 ValidationException)";
+    pub const KEY_DESTROYED: &str = "Error codes: a key the key manager no longer has is 404 KeyNotFoundException (400 InvalidStateException where destroyed keys are kept)";
+    pub const THROTTLING: &str = "API operations: a proxy MAY implement request quotas per path prefix and respond with 429 ThrottlingException when they are exceeded; service resumes once the rate drops";
+    pub const BACKEND_FAULT: &str = "Error codes: 503 DependencyTimeoutException when the external key manager does not answer in time (KMS gives up after 250 ms)";
+    pub const BACKEND_RECOVERY: &str = "GetHealthStatus / KMS considerations: once the external key manager is back, requests succeed again without restarting the proxy";
 }
 
 /// Case groups, in running order.
@@ -75,19 +87,30 @@ pub enum Group {
     Health,
     Mtls,
     KmsClient,
+    RequestMetadata,
+    Limits,
+    Cdiv,
+    Throttling,
+    BackendFault,
 }
 
 impl Group {
-    pub const ALL: [Group; 9] = [
+    /// Running order: the disruptive groups (throttling, backend faults) last.
+    pub const ALL: [Group; 14] = [
         Group::Routing,
         Group::Sigv4,
         Group::Validation,
+        Group::RequestMetadata,
+        Group::Limits,
         Group::Keys,
         Group::Metadata,
         Group::Crypto,
+        Group::Cdiv,
         Group::Health,
         Group::Mtls,
         Group::KmsClient,
+        Group::Throttling,
+        Group::BackendFault,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +124,31 @@ impl Group {
             Group::Health => "health",
             Group::Mtls => "mtls",
             Group::KmsClient => "kms-client",
+            Group::RequestMetadata => "request-metadata",
+            Group::Limits => "limits",
+            Group::Cdiv => "cdiv",
+            Group::Throttling => "throttling",
+            Group::BackendFault => "backend-fault",
+        }
+    }
+
+    /// The heading of the group in reports.
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::Routing => "Routing",
+            Group::Sigv4 => "SigV4 authentication",
+            Group::Validation => "Request validation",
+            Group::Keys => "Keys: usage and state",
+            Group::Metadata => "GetKeyMetadata",
+            Group::Crypto => "Encrypt / Decrypt",
+            Group::Health => "GetHealthStatus",
+            Group::Mtls => "Mutual TLS",
+            Group::KmsClient => "Through the KMS-side client",
+            Group::RequestMetadata => "requestMetadata edge cases",
+            Group::Limits => "Payload limits",
+            Group::Cdiv => "CDIV per key usage",
+            Group::Throttling => "Throttling",
+            Group::BackendFault => "Backend faults",
         }
     }
 }
@@ -114,6 +162,9 @@ pub struct Keys {
     pub decrypt_only: Option<String>,
     pub no_usage: Option<String>,
     pub disabled: Option<String>,
+    /// A key the key manager has destroyed (or never had under that id
+    /// after deletion).
+    pub destroyed: Option<String>,
 }
 
 /// A ciphertext made at the start of the run, for the Decrypt cases.
@@ -200,6 +251,19 @@ impl CertChoice {
     }
 }
 
+/// One step of the backend-fault group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultStep {
+    /// With the key manager stopped: Encrypt on the main key.
+    Encrypt,
+    /// With the key manager stopped: Decrypt of a fixture.
+    Decrypt,
+    /// With the key manager stopped: GetKeyMetadata.
+    Metadata,
+    /// Resume the key manager; requests succeed again.
+    Recover,
+}
+
 /// A call through the KMS-side client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KmsOp {
@@ -220,6 +284,10 @@ pub enum Plan {
     Handshake { cert: CertChoice, refused: bool },
     /// A call through `xks_client::XksClient`.
     KmsClient(KmsOp),
+    /// A burst above the proxy's rate (`recover`: then back under it).
+    Throttle { recover: bool },
+    /// A request while the vendor's key manager is stopped, or recovery.
+    BackendFault(FaultStep),
 }
 
 pub struct Case {
@@ -336,6 +404,7 @@ impl Ctx {
             KeyRole::DecryptOnly => k.decrypt_only.clone(),
             KeyRole::NoUsage => k.no_usage.clone(),
             KeyRole::Disabled => k.disabled.clone(),
+            KeyRole::Destroyed => k.destroyed.clone(),
             KeyRole::Unknown => Some("xks-conformance-no-such-key-0c0f0a0e".into()),
             KeyRole::UnknownLong => Some(unknown_long_key_id()),
         };
@@ -361,6 +430,7 @@ pub enum KeyRole {
     DecryptOnly,
     NoUsage,
     Disabled,
+    Destroyed,
     Unknown,
     UnknownLong,
 }
@@ -372,6 +442,7 @@ impl KeyRole {
             KeyRole::DecryptOnly => "--decrypt-only-key-id",
             KeyRole::NoUsage => "--no-usage-key-id",
             KeyRole::Disabled => "--disabled-key-id",
+            KeyRole::Destroyed => "--destroyed-key-id",
             _ => "--key-id",
         }
     }
@@ -498,11 +569,14 @@ pub fn fixture_encrypt(ctx: &Ctx, id: FixtureId) -> Option<(Req, EncryptExpect, 
         FixtureId::EncryptOnly => (ctx.keys.encrypt_only.clone()?, Some(AAD.to_vec())),
     };
     let plaintext = Zeroizing::new(b"Hello World!".to_vec());
-    let v = encrypt_value(ctx, &plaintext, aad.as_deref(), true);
+    // A CDIV promises a later Decrypt succeeds: never asked of a key that
+    // may not decrypt (see the cdiv group).
+    let cdiv = id != FixtureId::EncryptOnly;
+    let v = encrypt_value(ctx, &plaintext, aad.as_deref(), cdiv);
     let exp = EncryptExpect {
         plaintext_len: plaintext.len(),
         aad: aad.clone().unwrap_or_default(),
-        cdiv_requested: true,
+        cdiv_requested: cdiv,
     };
     let req = Req::post(ctx.key_path(&key, Operation::Encrypt), to_body(&v));
     let partial = Fixture {
@@ -612,6 +686,30 @@ enum Want {
     Ok,
     /// A GetKeyMetadata answer with this status and usage.
     Metadata(&'static str, Usage),
+    /// The success answer, or this error (the spec allows both).
+    OkOr(ErrorName),
+    /// Any of these errors.
+    AnyError(&'static [ErrorName]),
+    /// AWS's tools want this error; the conflicting spec text (the clause)
+    /// wants the success answer.
+    AwsError(ErrorName, &'static str),
+}
+
+impl Want {
+    /// The expectation, given the operation's success expectation.
+    fn expect(self, ok: impl FnOnce() -> Result<Expect, NotRun>) -> Result<Expect, NotRun> {
+        Ok(match self {
+            Want::Error(e) => Expect::Error(e),
+            Want::Ok | Want::Metadata(..) => ok()?,
+            Want::OkOr(e) => Expect::OneOf(vec![ok()?, Expect::Error(e)]),
+            Want::AnyError(all) => Expect::OneOf(all.iter().map(|e| Expect::Error(*e)).collect()),
+            Want::AwsError(e, clause) => Expect::Ambiguous(Box::new(Ambiguity {
+                aws_tools: Expect::Error(e),
+                spec_text: ok()?,
+                clause,
+            })),
+        })
+    }
 }
 
 const VALIDATION: Want = Want::Error(ErrorName::ValidationException);
@@ -662,10 +760,7 @@ fn encrypt_variant(
         let key = ctx.key(role)?;
         let mut v = encrypt_value(ctx, PAYLOAD, Some(b"xks-conformance aad"), true);
         mutate(&mut v)?;
-        let expect = match want {
-            Want::Error(e) => Expect::Error(e),
-            Want::Ok | Want::Metadata(..) => Expect::Encrypt(encrypt_expect(&v)?),
-        };
+        let expect = want.expect(|| Ok(Expect::Encrypt(encrypt_expect(&v)?)))?;
         Ok(Step {
             req: Req::post(ctx.key_path(&key, Operation::Encrypt), to_body(&v)),
             expect,
@@ -690,10 +785,7 @@ fn decrypt_variant(
         let f = ctx.fixture(fixture)?;
         let mut v = decrypt_value(ctx, f);
         mutate(&mut v)?;
-        let expect = match want {
-            Want::Error(e) => Expect::Error(e),
-            Want::Ok | Want::Metadata(..) => Expect::Decrypt(f.plaintext.clone()),
-        };
+        let expect = want.expect(|| Ok(Expect::Decrypt(f.plaintext.clone())))?;
         Ok(Step {
             req: Req::post(ctx.key_path(&key, Operation::Decrypt), to_body(&v)),
             expect,
@@ -716,12 +808,13 @@ fn metadata_variant(
         let mut v = metadata_value(ctx, "DescribeKey");
         mutate(&mut v)?;
         let expect = match want {
-            Want::Error(e) => Expect::Error(e),
-            Want::Ok => Expect::KeyMetadata {
-                status: key_status::ENABLED,
-                usage: Usage::Any,
-            },
             Want::Metadata(status, usage) => Expect::KeyMetadata { status, usage },
+            w => w.expect(|| {
+                Ok(Expect::KeyMetadata {
+                    status: key_status::ENABLED,
+                    usage: Usage::Any,
+                })
+            })?,
         };
         Ok(Step {
             req: Req::post(ctx.key_path(&key, Operation::GetKeyMetadata), to_body(&v)),
@@ -820,12 +913,17 @@ pub fn catalogue() -> Vec<Case> {
     routing(&mut cases);
     sigv4(&mut cases);
     validation(&mut cases);
+    request_metadata(&mut cases);
+    limits(&mut cases);
     keys(&mut cases);
     metadata(&mut cases);
     crypto(&mut cases);
+    cdiv(&mut cases);
     health(&mut cases);
     mtls(&mut cases);
     kms_client(&mut cases);
+    throttling(&mut cases);
+    backend_fault(&mut cases);
     cases
 }
 
@@ -1354,11 +1452,11 @@ fn validation(cases: &mut Vec<Case>) {
     cases.push(encrypt_variant(
         "validation.accepts-unknown-kms-operation",
         g,
-        "Encrypt with kmsOperation BulkEncrypt (not a KMS API today) succeeds",
-        clause::KMS_OPERATION,
+        "Encrypt with kmsOperation BulkEncrypt (not a KMS API today) succeeds or fails secondary authorization (403), never ValidationException",
+        clause::KMS_OPERATION_AUTHZ,
         KeyRole::Main,
         md_set("kmsOperation", json!("BulkEncrypt")),
-        Want::Ok,
+        Want::OkOr(ErrorName::AccessDeniedException),
     ));
     cases.push(encrypt_variant(
         "validation.accepts-opaque-kms-request-id",
@@ -1462,10 +1560,10 @@ fn keys(cases: &mut Vec<Case>) {
     cases.push(encrypt_variant(
         "keys.encrypt-only.encrypt",
         g,
-        "Encrypt on the encrypt-only key succeeds",
+        "Encrypt without a CDIV on the encrypt-only key succeeds (with a CDIV: see the cdiv group)",
         clause::KEY_USAGE,
         KeyRole::EncryptOnly,
-        keep(),
+        remove("ciphertextDataIntegrityValueAlgorithm"),
         Want::Ok,
     ));
     cases.push(decrypt_variant(
@@ -1533,6 +1631,38 @@ fn keys(cases: &mut Vec<Case>) {
         FixtureId::MainWithAad,
         keep(),
         state,
+    ));
+    const GONE: &[ErrorName] = &[
+        ErrorName::KeyNotFoundException,
+        ErrorName::InvalidStateException,
+    ];
+    cases.push(metadata_variant(
+        "keys.destroyed.metadata",
+        g,
+        "GetKeyMetadata on a destroyed key is 404 KeyNotFoundException (or 400 InvalidStateException)",
+        clause::KEY_DESTROYED,
+        KeyRole::Destroyed,
+        keep(),
+        Want::AnyError(GONE),
+    ));
+    cases.push(encrypt_variant(
+        "keys.destroyed.encrypt",
+        g,
+        "Encrypt on a destroyed key is 404 KeyNotFoundException (or 400 InvalidStateException)",
+        clause::KEY_DESTROYED,
+        KeyRole::Destroyed,
+        keep(),
+        Want::AnyError(GONE),
+    ));
+    cases.push(decrypt_variant(
+        "keys.destroyed.decrypt",
+        g,
+        "Decrypt on a destroyed key is 404 KeyNotFoundException (or 400 InvalidStateException)",
+        clause::KEY_DESTROYED,
+        KeyRole::Destroyed,
+        FixtureId::MainWithAad,
+        keep(),
+        Want::AnyError(GONE),
     ));
 }
 
@@ -1798,18 +1928,445 @@ fn health(cases: &mut Vec<Case>) {
             })
         },
     ));
-    cases.push(request(
-        "health.empty-body",
-        g,
-        "GetHealthStatus with body {} answers 200 (never ValidationException)",
-        clause::HEALTH_VALIDATION,
-        |ctx| {
+    // Request validation: the section marks the fields REQUIRED and AWS's
+    // tools want ValidationException; the error table says "all except
+    // GetHealthStatus". Both readings are carried (docs/conformance.md).
+    let health_validation = |id: &str, description: &str, body: fn(&Ctx) -> Vec<u8>| {
+        request(id, g, description, clause::HEALTH_REQUIRED, move |ctx| {
             Ok(Step {
-                req: Req::post(ctx.health_path(), b"{}".to_vec()),
-                expect: Expect::Health,
+                req: Req::post(ctx.health_path(), body(ctx)),
+                expect: Want::AwsError(ErrorName::ValidationException, clause::HEALTH_VALIDATION)
+                    .expect(|| Ok(Expect::Health))?,
+            })
+        })
+    };
+    cases.push(health_validation(
+        "health.empty-body",
+        "GetHealthStatus with body {} (no requestMetadata) is 400 ValidationException",
+        |_| b"{}".to_vec(),
+    ));
+    cases.push(health_validation(
+        "health.empty-request-metadata",
+        "GetHealthStatus with an empty requestMetadata object is 400 ValidationException",
+        |_| br#"{"requestMetadata":{}}"#.to_vec(),
+    ));
+    cases.push(health_validation(
+        "health.no-kms-request-id",
+        "GetHealthStatus without requestMetadata.kmsRequestId is 400 ValidationException",
+        |ctx| health_without(ctx, "kmsRequestId"),
+    ));
+    cases.push(health_validation(
+        "health.no-kms-operation",
+        "GetHealthStatus without requestMetadata.kmsOperation is 400 ValidationException",
+        |ctx| health_without(ctx, "kmsOperation"),
+    ));
+    cases.push(health_validation(
+        "health.request-metadata-not-object",
+        "GetHealthStatus with requestMetadata a string is 400 ValidationException",
+        |_| br#"{"requestMetadata":"KmsHealthCheck"}"#.to_vec(),
+    ));
+    cases.push(health_validation(
+        "health.not-json",
+        "a GetHealthStatus body that is not JSON is 400 ValidationException",
+        |_| b"kmsOperation=KmsHealthCheck".to_vec(),
+    ));
+}
+
+/// A KmsHealthCheck body without one requestMetadata field.
+fn health_without(ctx: &Ctx, field: &str) -> Vec<u8> {
+    let mut v = health_value(ctx, "KmsHealthCheck");
+    if let Some(o) = v["requestMetadata"].as_object_mut() {
+        o.remove(field);
+    }
+    to_body(&v)
+}
+
+fn request_metadata(cases: &mut Vec<Case>) {
+    let g = Group::RequestMetadata;
+    let deny_ok = Want::OkOr(ErrorName::AccessDeniedException);
+    let principal = |p: &'static str| md_set("awsPrincipalArn", json!(p));
+    cases.push(encrypt_variant(
+        "request-metadata.unicode-principal",
+        g,
+        "Encrypt naming a principal with non-ASCII characters (role/ünïcødé-角色-🔑) succeeds or is 403",
+        clause::PRINCIPAL,
+        KeyRole::Main,
+        principal("arn:aws:iam::111122223333:role/ünïcødé-角色-🔑"),
+        deny_ok,
+    ));
+    cases.push(request(
+        "request-metadata.escaped-unicode-principal",
+        g,
+        "Encrypt with the principal written with JSON \\u escapes (incl. a surrogate pair) succeeds or is 403",
+        clause::PRINCIPAL,
+        |ctx| {
+            const MARK: &str = "xks-conformance-principal-mark";
+            let key = ctx.key(KeyRole::Main)?;
+            let mut v = encrypt_value(ctx, PAYLOAD, None, true);
+            v["requestMetadata"]["awsPrincipalArn"] = json!(MARK);
+            let text = String::from_utf8(to_body(&v)).unwrap_or_default().replace(
+                MARK,
+                r"arn:aws:iam::111122223333:role/\u00e9t\u00e9-\ud83d\udd10",
+            );
+            Ok(Step {
+                req: Req::post(ctx.key_path(&key, Operation::Encrypt), text.into_bytes()),
+                expect: Want::OkOr(ErrorName::AccessDeniedException)
+                    .expect(|| Ok(Expect::Encrypt(encrypt_expect(&v)?)))?,
             })
         },
     ));
+    cases.push(encrypt_variant(
+        "request-metadata.service-principal",
+        g,
+        "Encrypt by the service principal ec2.amazonaws.com succeeds or is 403",
+        clause::PRINCIPAL,
+        KeyRole::Main,
+        principal("ec2.amazonaws.com"),
+        deny_ok,
+    ));
+    cases.push(encrypt_variant(
+        "request-metadata.aws-internal-principal",
+        g,
+        "Encrypt by the principal \"AWS Internal\" succeeds or is 403",
+        clause::PRINCIPAL,
+        KeyRole::Main,
+        principal("AWS Internal"),
+        deny_ok,
+    ));
+    cases.push(encrypt_variant(
+        "request-metadata.unicode-request-id",
+        g,
+        "Encrypt with a non-ASCII kmsRequestId succeeds (opaque)",
+        clause::REQUEST_ID,
+        KeyRole::Main,
+        md_set("kmsRequestId", json!("requête-№1-リクエスト")),
+        Want::Ok,
+    ));
+    cases.push(encrypt_variant(
+        "request-metadata.long-request-id",
+        g,
+        "Encrypt with a 1024-character kmsRequestId succeeds (opaque)",
+        clause::REQUEST_ID,
+        KeyRole::Main,
+        md_set("kmsRequestId", json!("r".repeat(1024))),
+        Want::Ok,
+    ));
+    cases.push(metadata_variant(
+        "request-metadata.long-arns.metadata",
+        g,
+        "GetKeyMetadata with a 2048-character awsPrincipalArn and kmsKeyArn succeeds",
+        clause::ARN_LENGTH,
+        KeyRole::Main,
+        Box::new(long_arns),
+        Want::Ok,
+    ));
+    cases.push(decrypt_variant(
+        "request-metadata.long-arns.decrypt",
+        g,
+        "Decrypt with a 2048-character awsPrincipalArn and kmsKeyArn succeeds",
+        clause::ARN_LENGTH,
+        KeyRole::Main,
+        FixtureId::MainWithAad,
+        Box::new(long_arns),
+        Want::Ok,
+    ));
+    cases.push(metadata_variant(
+        "request-metadata.unknown-operation.metadata",
+        g,
+        "GetKeyMetadata with kmsOperation BulkDescribeKey succeeds or is 403, never ValidationException",
+        clause::KMS_OPERATION_AUTHZ,
+        KeyRole::Main,
+        md_set("kmsOperation", json!("BulkDescribeKey")),
+        deny_ok,
+    ));
+    cases.push(decrypt_variant(
+        "request-metadata.unknown-operation.decrypt",
+        g,
+        "Decrypt with kmsOperation BulkDecrypt succeeds or is 403, never ValidationException",
+        clause::KMS_OPERATION_AUTHZ,
+        KeyRole::Main,
+        FixtureId::MainWithAad,
+        md_set("kmsOperation", json!("BulkDecrypt")),
+        deny_ok,
+    ));
+    cases.push(metadata_variant(
+        "request-metadata.optional-fields.metadata",
+        g,
+        "GetKeyMetadata with awsSourceVpc, awsSourceVpce and kmsViaService succeeds",
+        clause::OPTIONAL_FIELDS,
+        KeyRole::Main,
+        Box::new(|v| {
+            v["requestMetadata"]["awsSourceVpc"] = json!("vpc-0123456789abcdef0");
+            v["requestMetadata"]["awsSourceVpce"] = json!("vpce-0123456789abcdef0");
+            v["requestMetadata"]["kmsViaService"] = json!("s3");
+            Ok(())
+        }),
+        Want::Ok,
+    ));
+}
+
+/// awsPrincipalArn and kmsKeyArn at the 2048 characters the spec requires.
+fn long_arns(v: &mut Value) -> Result<(), NotRun> {
+    let principal = "arn:aws:iam::111122223333:role/";
+    let key = "arn:aws:kms:us-east-1:111122223333:key/";
+    v["requestMetadata"]["awsPrincipalArn"] =
+        json!(format!("{principal}{}", "r".repeat(2048 - principal.len())));
+    v["requestMetadata"]["kmsKeyArn"] = json!(format!("{key}{}", "k".repeat(2048 - key.len())));
+    Ok(())
+}
+
+/// Bytes well over any proxy's limits and well under a sane body limit of
+/// the suite's own (what a proxy must refuse cleanly).
+const OVERSIZE: usize = 300 * 1024;
+
+fn limits(cases: &mut Vec<Case>) {
+    let g = Group::Limits;
+    const TOO_BIG: &[ErrorName] = &[
+        ErrorName::ValidationException,
+        ErrorName::UnsupportedOperationException,
+    ];
+    cases.push(encrypt_variant(
+        "limits.plaintext-300k",
+        g,
+        "Encrypt of a 300 KiB plaintext is 400 ValidationException or 501 UnsupportedOperationException",
+        clause::LIMITS,
+        KeyRole::Main,
+        set("plaintext", json!(xks_wire::b64::encode(&vec![0x41; OVERSIZE]))),
+        Want::AnyError(TOO_BIG),
+    ));
+    cases.push(encrypt_variant(
+        "limits.aad-300k",
+        g,
+        "Encrypt with a 300 KiB AAD is 400 ValidationException or 501 UnsupportedOperationException",
+        clause::LIMITS,
+        KeyRole::Main,
+        set(
+            "additionalAuthenticatedData",
+            json!(xks_wire::b64::encode(&vec![0x42; OVERSIZE])),
+        ),
+        Want::AnyError(TOO_BIG),
+    ));
+    cases.push(decrypt_variant(
+        "limits.ciphertext-300k",
+        g,
+        "Decrypt of a 300 KiB ciphertext is 400 ValidationException, 501 UnsupportedOperationException or 400 InvalidCiphertextException",
+        clause::LIMITS,
+        KeyRole::Main,
+        FixtureId::MainWithAad,
+        set("ciphertext", json!(xks_wire::b64::encode(&vec![0x43; OVERSIZE]))),
+        Want::AnyError(&[
+            ErrorName::ValidationException,
+            ErrorName::UnsupportedOperationException,
+            ErrorName::InvalidCiphertextException,
+        ]),
+    ));
+    cases.push(encrypt_variant(
+        "limits.body-1m",
+        g,
+        "a 1 MiB Encrypt body (an unknown field padded out) is 400 ValidationException or 501 UnsupportedOperationException",
+        clause::LIMITS,
+        KeyRole::Main,
+        set("xksConformancePadding", json!("p".repeat(1024 * 1024))),
+        Want::AnyError(TOO_BIG),
+    ));
+    cases.push(encrypt_variant(
+        "limits.plaintext-4300-aad-8192",
+        g,
+        "Encrypt of the largest inputs the spec requires (4300-byte plaintext, 8192-byte AAD) with CDIV succeeds",
+        clause::ROUND_TRIP,
+        KeyRole::Main,
+        Box::new(|v| {
+            v["plaintext"] = json!(xks_wire::b64::encode(&pattern(4300, 9)));
+            v["additionalAuthenticatedData"] = json!(xks_wire::b64::encode(&pattern(8192, 17)));
+            Ok(())
+        }),
+        Want::Ok,
+    ));
+    const NO_KEY: &[ErrorName] = &[
+        ErrorName::KeyNotFoundException,
+        ErrorName::InvalidUriPathException,
+        ErrorName::ValidationException,
+    ];
+    for (id, description, key) in [
+        (
+            "limits.key-id-129-chars",
+            "GetKeyMetadata on a 129-character externalKeyId is 404 KeyNotFoundException/InvalidUriPathException or 400 ValidationException",
+            "k".repeat(129),
+        ),
+        (
+            "limits.key-id-bad-characters",
+            "GetKeyMetadata on an externalKeyId with characters outside [A-Za-z0-9._-] (key~1+2) is 404 or 400, never 200 or 500",
+            "key~1+2".to_owned(),
+        ),
+    ] {
+        cases.push(request(id, g, description, clause::KEY_ID_FORM, move |ctx| {
+            Ok(Step {
+                req: Req::post(
+                    ctx.key_path(&key, Operation::GetKeyMetadata),
+                    to_body(&metadata_value(ctx, "DescribeKey")),
+                ),
+                expect: Want::AnyError(NO_KEY).expect(|| Err(NotRun::Skip(String::new())))?,
+            })
+        }));
+    }
+}
+
+fn cdiv(cases: &mut Vec<Case>) {
+    let g = Group::Cdiv;
+    let usage = Want::Error(ErrorName::InvalidKeyUsageException);
+    let no_aad = || remove("additionalAuthenticatedData");
+    cases.push(encrypt_variant(
+        "cdiv.main.aad",
+        g,
+        "Encrypt with AAD asking a CDIV of a key that may decrypt: 200 with the Appendix C value",
+        clause::ROUND_TRIP,
+        KeyRole::Main,
+        keep(),
+        Want::Ok,
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.main.no-aad",
+        g,
+        "Encrypt without AAD asking a CDIV of a key that may decrypt: 200 with the Appendix C value",
+        clause::ROUND_TRIP,
+        KeyRole::Main,
+        no_aad(),
+        Want::Ok,
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.encrypt-only.aad",
+        g,
+        "Encrypt with AAD asking a CDIV of the encrypt-only key is 400 InvalidKeyUsageException (no later Decrypt can succeed)",
+        clause::CDIV_USAGE,
+        KeyRole::EncryptOnly,
+        keep(),
+        Want::AwsError(ErrorName::InvalidKeyUsageException, clause::CDIV_LITERAL),
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.encrypt-only.no-aad",
+        g,
+        "Encrypt without AAD asking a CDIV of the encrypt-only key is 400 InvalidKeyUsageException",
+        clause::CDIV_USAGE,
+        KeyRole::EncryptOnly,
+        no_aad(),
+        Want::AwsError(ErrorName::InvalidKeyUsageException, clause::CDIV_LITERAL),
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.encrypt-only.not-asked",
+        g,
+        "Encrypt without AAD and without a CDIV on the encrypt-only key succeeds, with no CDIV",
+        clause::KEY_USAGE,
+        KeyRole::EncryptOnly,
+        Box::new(|v| {
+            remove("additionalAuthenticatedData")(v)?;
+            remove("ciphertextDataIntegrityValueAlgorithm")(v)
+        }),
+        Want::Ok,
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.decrypt-only",
+        g,
+        "Encrypt asking a CDIV of the decrypt-only key is 400 InvalidKeyUsageException",
+        clause::CDIV_KEY,
+        KeyRole::DecryptOnly,
+        keep(),
+        usage,
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.no-usage",
+        g,
+        "Encrypt asking a CDIV of the key allowing neither operation is 400 InvalidKeyUsageException",
+        clause::CDIV_KEY,
+        KeyRole::NoUsage,
+        keep(),
+        usage,
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.disabled",
+        g,
+        "Encrypt asking a CDIV of the disabled key is 400 InvalidStateException",
+        clause::CDIV_KEY,
+        KeyRole::Disabled,
+        keep(),
+        Want::Error(ErrorName::InvalidStateException),
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.unknown-key",
+        g,
+        "Encrypt asking a CDIV of a key that does not exist is 404 KeyNotFoundException",
+        clause::CDIV_KEY,
+        KeyRole::Unknown,
+        keep(),
+        Want::Error(ErrorName::KeyNotFoundException),
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.algorithm-lower-case",
+        g,
+        "Encrypt with ciphertextDataIntegrityValueAlgorithm sha_256 (lower case) is 400 ValidationException",
+        clause::ALGORITHM,
+        KeyRole::Main,
+        set("ciphertextDataIntegrityValueAlgorithm", json!("sha_256")),
+        VALIDATION,
+    ));
+    cases.push(encrypt_variant(
+        "cdiv.algorithm-empty",
+        g,
+        "Encrypt with an empty ciphertextDataIntegrityValueAlgorithm is 400 ValidationException",
+        clause::ALGORITHM,
+        KeyRole::Main,
+        set("ciphertextDataIntegrityValueAlgorithm", json!("")),
+        VALIDATION,
+    ));
+}
+
+fn throttling(cases: &mut Vec<Case>) {
+    let g = Group::Throttling;
+    cases.push(case(
+        "throttling.burst",
+        g,
+        "a burst of signed health checks above the proxy's configured rate gets 429 ThrottlingException (well-formed), nothing else but 200",
+        clause::THROTTLING,
+        Plan::Throttle { recover: false },
+    ));
+    cases.push(case(
+        "throttling.recovers",
+        g,
+        "after the burst, requests under the rate are answered 200 again",
+        clause::THROTTLING,
+        Plan::Throttle { recover: true },
+    ));
+}
+
+fn backend_fault(cases: &mut Vec<Case>) {
+    let g = Group::BackendFault;
+    for (id, description, step, clause) in [
+        (
+            "backend-fault.encrypt",
+            "with the key manager stopped (--backend-stop-cmd), Encrypt is 503 DependencyTimeoutException within the proxy's deadline",
+            FaultStep::Encrypt,
+            clause::BACKEND_FAULT,
+        ),
+        (
+            "backend-fault.decrypt",
+            "with the key manager stopped, Decrypt is 503 DependencyTimeoutException within the deadline",
+            FaultStep::Decrypt,
+            clause::BACKEND_FAULT,
+        ),
+        (
+            "backend-fault.metadata",
+            "with the key manager stopped, GetKeyMetadata is 503 DependencyTimeoutException within the deadline",
+            FaultStep::Metadata,
+            clause::BACKEND_FAULT,
+        ),
+        (
+            "backend-fault.recovers",
+            "after --backend-resume-cmd, an Encrypt/Decrypt round trip succeeds again (no proxy restart)",
+            FaultStep::Recover,
+            clause::BACKEND_RECOVERY,
+        ),
+    ] {
+        cases.push(case(id, g, description, clause, Plan::BackendFault(step)));
+    }
 }
 
 fn mtls(cases: &mut Vec<Case>) {
@@ -1930,6 +2487,7 @@ pub(crate) mod tests {
                 decrypt_only: Some("dec-key".into()),
                 no_usage: Some("none-key".into()),
                 disabled: Some("off-key".into()),
+                destroyed: Some("gone-key".into()),
             },
             42,
         );
@@ -1991,7 +2549,7 @@ pub(crate) mod tests {
         for g in Group::ALL {
             assert!(cases.iter().any(|c| c.group == g), "{g:?} has no case");
         }
-        assert!(cases.len() >= 120, "{}", cases.len());
+        assert!(cases.len() >= 150, "{}", cases.len());
     }
 
     #[test]
@@ -2041,6 +2599,8 @@ pub(crate) mod tests {
             "keys.disabled.metadata",
             "metadata.no-usage",
             "crypto.tamper.other-key",
+            "keys.destroyed.encrypt",
+            "cdiv.encrypt-only.aad",
             "sigv4.other-key-store-credential",
         ] {
             assert!(skipped.contains(&id), "{id} should be skipped: {skipped:?}");
@@ -2232,6 +2792,60 @@ pub(crate) mod tests {
         assert!(unknown_long_key_id()
             .parse::<xks_wire::ExternalKeyId>()
             .is_ok());
+    }
+
+    /// Where the spec and AWS's tools disagree, the case carries both
+    /// readings; where the spec allows several answers, all of them.
+    #[test]
+    fn ambiguous_and_alternative_cases_carry_every_reading() {
+        let ctx = full_ctx();
+        let cases = catalogue();
+        for id in [
+            "cdiv.encrypt-only.aad",
+            "cdiv.encrypt-only.no-aad",
+            "health.empty-body",
+            "health.no-kms-request-id",
+            "health.no-kms-operation",
+            "health.not-json",
+        ] {
+            match built(&cases, &ctx, id).unwrap().expect {
+                Expect::Ambiguous(a) => {
+                    assert!(matches!(a.aws_tools, Expect::Error(_)), "{id}");
+                    assert!(
+                        matches!(a.spec_text, Expect::Encrypt(_) | Expect::Health),
+                        "{id}"
+                    );
+                    assert!(!a.clause.is_empty());
+                }
+                e => panic!("{id}: {e:?}"),
+            }
+        }
+        let step = built(&cases, &ctx, "cdiv.encrypt-only.no-aad").unwrap();
+        assert_eq!(step.req.path, "/ks/kms/xks/v1/keys/enc-key/encrypt");
+        let v = body(&step);
+        assert_eq!(v["ciphertextDataIntegrityValueAlgorithm"], "SHA_256");
+        assert!(v.get("additionalAuthenticatedData").is_none());
+        // The plain encrypt-only case asks no CDIV (issue 14, item 3).
+        let v = body(&built(&cases, &ctx, "keys.encrypt-only.encrypt").unwrap());
+        assert!(v.get("ciphertextDataIntegrityValueAlgorithm").is_none());
+        match built(&cases, &ctx, "validation.accepts-unknown-kms-operation")
+            .unwrap()
+            .expect
+        {
+            Expect::OneOf(all) => {
+                assert_eq!(all[1], Expect::Error(ErrorName::AccessDeniedException))
+            }
+            e => panic!("{e:?}"),
+        }
+        // The escaped principal is sent as JSON \u escapes.
+        let step = built(&cases, &ctx, "request-metadata.escaped-unicode-principal").unwrap();
+        let text = String::from_utf8(step.req.body.clone()).unwrap();
+        assert!(text.contains(r"role/\u00e9t\u00e9-\ud83d\udd10"), "{text}");
+        let v = body(&step);
+        assert_eq!(
+            v["requestMetadata"]["awsPrincipalArn"],
+            "arn:aws:iam::111122223333:role/été-🔐"
+        );
     }
 
     #[test]

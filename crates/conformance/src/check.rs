@@ -45,6 +45,12 @@ pub mod checks {
     pub const FRESH_IV: &str = "fresh IV";
     pub const HANDSHAKE: &str = "TLS handshake";
     pub const KMS_CLIENT: &str = "KMS client";
+    pub const ANSWER: &str = "answer";
+    pub const AMBIGUITY: &str = "ambiguity";
+    pub const DEADLINE: &str = "deadline";
+    pub const THROTTLING: &str = "throttling";
+    pub const RECOVERY: &str = "recovery";
+    pub const COMMAND: &str = "vendor command";
 }
 
 /// One HTTP response as received.
@@ -179,6 +185,46 @@ pub enum Expect {
     Encrypt(EncryptExpect),
     /// A valid Decrypt answer holding exactly this plaintext.
     Decrypt(Zeroizing<Vec<u8>>),
+    /// Any one of these answers is conformant (the spec allows each); the
+    /// report says which one was seen.
+    OneOf(Vec<Expect>),
+    /// The spec and AWS's own tools disagree: both readings are carried,
+    /// the one the run follows ([`Reading`]) passes, the other is a
+    /// warning naming `clause`.
+    Ambiguous(Box<Ambiguity>),
+}
+
+/// Two readings of one rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguity {
+    /// What AWS's XKS proxy test client and the AWS sample proxy do.
+    pub aws_tools: Expect,
+    /// What the conflicting spec text, read literally, requires.
+    pub spec_text: Expect,
+    /// The spec text that conflicts with AWS's tools.
+    pub clause: &'static str,
+}
+
+/// Which reading of an [`Ambiguity`] a run follows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reading {
+    /// AWS's test client and sample proxy (the default).
+    #[default]
+    AwsTools,
+    /// The conflicting spec text read literally.
+    SpecText,
+}
+
+/// A verdict over one response, with what to tell the reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    Pass,
+    /// Passed; the note says which of several allowed answers was seen,
+    /// or which reading of an ambiguity the answer follows.
+    PassNote(String),
+    /// The answer follows the other reading of an ambiguity.
+    Warn(Vec<Mismatch>),
+    Fail(Vec<Mismatch>),
 }
 
 impl Expect {
@@ -191,6 +237,100 @@ impl Expect {
             Expect::KeyMetadata { status, .. } => format!("200 GetKeyMetadata, keyStatus {status}"),
             Expect::Encrypt(_) => "200 Encrypt response".into(),
             Expect::Decrypt(_) => "200 Decrypt response with the original plaintext".into(),
+            Expect::OneOf(all) => all
+                .iter()
+                .map(Expect::summary)
+                .collect::<Vec<_>>()
+                .join(" or "),
+            Expect::Ambiguous(a) => format!(
+                "{} (AWS's tools) or {} (spec text)",
+                a.aws_tools.summary(),
+                a.spec_text.summary()
+            ),
+        }
+    }
+}
+
+/// Judges one response, reporting ambiguities as such: the followed
+/// reading passes with a note, the other reading warns, anything else
+/// fails with the followed reading's mismatches.
+pub fn verdict(expect: &Expect, obs: &Observed, follow: Reading) -> Judged {
+    match expect {
+        Expect::OneOf(all) => {
+            let mut first_fail = None;
+            for e in all {
+                let m = verdict(e, obs, follow);
+                match m {
+                    Judged::Pass => {
+                        return Judged::PassNote(format!(
+                            "allowed answers: {}; observed: {}",
+                            expect.summary(),
+                            e.summary()
+                        ))
+                    }
+                    Judged::PassNote(_) | Judged::Warn(_) => return m,
+                    Judged::Fail(f) => {
+                        // The alternative with the observed status explains best.
+                        let close = e.status() == Some(obs.status);
+                        if first_fail.is_none() || close {
+                            first_fail = Some(f);
+                        }
+                    }
+                }
+            }
+            let mut out = vec![Mismatch::new(
+                checks::ANSWER,
+                format!("one of: {}", expect.summary()),
+                obs.describe_status(),
+            )];
+            out.extend(first_fail.unwrap_or_default());
+            Judged::Fail(out)
+        }
+        Expect::Ambiguous(a) => {
+            let (followed, other, followed_name, other_name) = match follow {
+                Reading::AwsTools => (&a.aws_tools, &a.spec_text, "AWS's tools", "spec text"),
+                Reading::SpecText => (&a.spec_text, &a.aws_tools, "spec text", "AWS's tools"),
+            };
+            let m = judge(followed, obs);
+            if m.is_empty() {
+                return Judged::PassNote(format!(
+                    "ambiguity: follows {followed_name} ({}); the {other_name} reading ({}) would want {}",
+                    followed.summary(),
+                    a.clause,
+                    other.summary()
+                ));
+            }
+            if judge(other, obs).is_empty() {
+                return Judged::Warn(vec![Mismatch::new(
+                    checks::AMBIGUITY,
+                    format!("{} ({followed_name})", followed.summary()),
+                    format!(
+                        "{}, as the {other_name} reads: {}",
+                        obs.describe_status(),
+                        a.clause
+                    ),
+                )]);
+            }
+            Judged::Fail(m)
+        }
+        e => match judge(e, obs) {
+            m if m.is_empty() => Judged::Pass,
+            m => Judged::Fail(m),
+        },
+    }
+}
+
+impl Expect {
+    /// The HTTP status this expectation wants, when it wants one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Expect::Error(e) => Some(e.status()),
+            Expect::MethodNotAllowed => Some(405),
+            Expect::Health
+            | Expect::KeyMetadata { .. }
+            | Expect::Encrypt(_)
+            | Expect::Decrypt(_) => Some(200),
+            Expect::OneOf(_) | Expect::Ambiguous(_) => None,
         }
     }
 }
@@ -204,6 +344,10 @@ pub fn judge(expect: &Expect, obs: &Observed) -> Vec<Mismatch> {
         Expect::KeyMetadata { status, usage } => check_key_metadata(obs, status, *usage),
         Expect::Encrypt(e) => check_encrypt(obs, e).0,
         Expect::Decrypt(p) => check_decrypt(obs, p),
+        Expect::OneOf(_) | Expect::Ambiguous(_) => match verdict(expect, obs, Reading::AwsTools) {
+            Judged::Pass | Judged::PassNote(_) => Vec::new(),
+            Judged::Warn(m) | Judged::Fail(m) => m,
+        },
     }
 }
 
@@ -586,6 +730,66 @@ pub fn check_fresh_iv(a: &EncryptResponse, b: &EncryptResponse) -> Vec<Mismatch>
     }
 }
 
+/// A burst above the proxy's rate: at least one answer is a well-formed
+/// 429 ThrottlingException, and every other answer is a 200.
+pub fn check_burst(answers: &[Result<Observed, String>]) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let mut throttled = 0usize;
+    let mut ok = 0usize;
+    let mut other: Vec<String> = Vec::new();
+    for a in answers {
+        match a {
+            Ok(obs) if obs.status == 429 => {
+                throttled += 1;
+                if throttled == 1 {
+                    out.extend(
+                        check_error(obs, ErrorName::ThrottlingException)
+                            .into_iter()
+                            .map(|m| m.in_step("first 429")),
+                    );
+                }
+            }
+            Ok(obs) if obs.status == 200 => ok += 1,
+            Ok(obs) => other.push(obs.describe_status()),
+            Err(e) => other.push(format!("transport error: {}", short(e))),
+        }
+    }
+    if throttled == 0 {
+        out.push(Mismatch::new(
+            checks::THROTTLING,
+            format!(
+                "at least one 429 ThrottlingException among {} requests sent at once",
+                answers.len()
+            ),
+            format!("{ok} answered 200, none throttled"),
+        ));
+    }
+    if !other.is_empty() {
+        other.sort();
+        other.dedup();
+        out.push(Mismatch::new(
+            checks::THROTTLING,
+            "200 or 429 ThrottlingException for every request",
+            short(&other.join(", ")),
+        ));
+    }
+    out
+}
+
+/// An answer about an unavailable key manager must come within the
+/// proxy's deadline (KMS itself waits 250 ms).
+pub fn check_deadline(took: std::time::Duration, deadline: std::time::Duration) -> Vec<Mismatch> {
+    if took <= deadline {
+        Vec::new()
+    } else {
+        vec![Mismatch::new(
+            checks::DEADLINE,
+            format!("an answer within {} ms", deadline.as_millis()),
+            format!("{} ms", took.as_millis()),
+        )]
+    }
+}
+
 /// What happened when a TLS client offered a given certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsObservation {
@@ -720,6 +924,133 @@ mod tests {
     /// The names of the checks that failed.
     fn failed(m: &[Mismatch]) -> Vec<&str> {
         m.iter().map(|m| m.check.as_str()).collect()
+    }
+
+    const HEALTH_OK: &str = r#"{"xksProxyFleetSize":1,"xksProxyVendor":"v","xksProxyModel":"m","ekmVendor":"e","ekmFleetDetails":[{"id":"1","model":"m","healthStatus":"ACTIVE"}]}"#;
+
+    fn health_ambiguity() -> Expect {
+        Expect::Ambiguous(Box::new(Ambiguity {
+            aws_tools: Expect::Error(ErrorName::ValidationException),
+            spec_text: Expect::Health,
+            clause: "Error codes: all except GetHealthStatus",
+        }))
+    }
+
+    /// The followed reading passes with a note naming the other; the other
+    /// reading warns (expected vs observed, with the clause); anything
+    /// else fails. --follow spec-text swaps the first two.
+    #[test]
+    fn ambiguities_pass_warn_or_fail_and_never_silently() {
+        let e = health_ambiguity();
+        let validation = json(400, r#"{"errorName":"ValidationException"}"#);
+        let ok = json(200, HEALTH_OK);
+        let other = json(500, r#"{"errorName":"InternalException"}"#);
+        match verdict(&e, &validation, Reading::AwsTools) {
+            Judged::PassNote(n) => {
+                assert!(
+                    n.contains("follows AWS's tools") && n.contains("all except GetHealthStatus"),
+                    "{n}"
+                )
+            }
+            j => panic!("{j:?}"),
+        }
+        match verdict(&e, &ok, Reading::AwsTools) {
+            Judged::Warn(m) => {
+                assert_eq!(failed(&m), [AMBIGUITY]);
+                assert_eq!(m[0].expected, "400 ValidationException (AWS's tools)");
+                assert!(m[0]
+                    .observed
+                    .starts_with("200, as the spec text reads: Error codes"));
+            }
+            j => panic!("{j:?}"),
+        }
+        assert!(
+            matches!(verdict(&e, &other, Reading::AwsTools), Judged::Fail(m) if failed(&m).contains(&STATUS))
+        );
+        assert!(matches!(
+            verdict(&e, &ok, Reading::SpecText),
+            Judged::PassNote(_)
+        ));
+        assert!(matches!(
+            verdict(&e, &validation, Reading::SpecText),
+            Judged::Warn(_)
+        ));
+        // judge() (used where no reading is chosen) follows AWS's tools.
+        assert!(judge(&e, &validation).is_empty());
+        assert!(!judge(&e, &ok).is_empty());
+    }
+
+    #[test]
+    fn one_of_says_which_answer_was_seen() {
+        let e = Expect::OneOf(vec![
+            Expect::Health,
+            Expect::Error(ErrorName::AccessDeniedException),
+        ]);
+        match verdict(
+            &e,
+            &json(403, r#"{"errorName":"AccessDeniedException"}"#),
+            Reading::AwsTools,
+        ) {
+            Judged::PassNote(n) => {
+                assert!(n.ends_with("observed: 403 AccessDeniedException"), "{n}")
+            }
+            j => panic!("{j:?}"),
+        }
+        assert!(matches!(
+            verdict(&e, &json(200, HEALTH_OK), Reading::AwsTools),
+            Judged::PassNote(_)
+        ));
+        // A 403 with the wrong name: the 403 alternative explains.
+        match verdict(
+            &e,
+            &json(403, r#"{"errorName":"ValidationException"}"#),
+            Reading::AwsTools,
+        ) {
+            Judged::Fail(m) => {
+                assert_eq!(failed(&m), [ANSWER, ERROR_NAME]);
+                assert_eq!(
+                    m[0].expected,
+                    "one of: 200 GetHealthStatus response or 403 AccessDeniedException"
+                );
+            }
+            j => panic!("{j:?}"),
+        }
+    }
+
+    #[test]
+    fn bursts_need_a_well_formed_429_and_nothing_but_200() {
+        let ok = || Ok(json(200, HEALTH_OK));
+        let throttled = || Ok(json(429, r#"{"errorName":"ThrottlingException"}"#));
+        assert!(check_burst(&[ok(), throttled(), throttled()]).is_empty());
+        let none = check_burst(&[ok(), ok()]);
+        assert_eq!(failed(&none), [THROTTLING]);
+        assert!(none[0].observed.contains("2 answered 200, none throttled"));
+        let bad = check_burst(&[
+            ok(),
+            Ok(json(429, "{}")),
+            Ok(json(500, "{}")),
+            Err("reset".into()),
+        ]);
+        assert_eq!(
+            failed(&bad),
+            [
+                "first 429: response shape",
+                "first 429: errorName",
+                THROTTLING
+            ]
+        );
+        assert!(
+            bad[2].observed.contains("500") && bad[2].observed.contains("transport error: reset")
+        );
+        use std::time::Duration;
+        assert!(check_deadline(Duration::from_millis(10), Duration::from_millis(10)).is_empty());
+        assert_eq!(
+            failed(&check_deadline(
+                Duration::from_millis(11),
+                Duration::from_millis(10)
+            )),
+            [DEADLINE]
+        );
     }
 
     #[test]

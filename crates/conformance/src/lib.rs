@@ -12,6 +12,7 @@
 
 pub mod cases;
 pub mod check;
+pub mod html;
 pub mod load;
 pub mod mtls;
 pub mod report;

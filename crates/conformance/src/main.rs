@@ -47,6 +47,30 @@ struct RunArgs {
     /// A disabled key.
     #[arg(long)]
     disabled_key_id: Option<String>,
+    /// A key the key manager has destroyed.
+    #[arg(long)]
+    destroyed_key_id: Option<String>,
+    /// Which reading of a rule where the spec and AWS's tools disagree
+    /// passes; an answer following the other one is a warning.
+    #[arg(long, value_enum, default_value = "aws-tools")]
+    follow: Follow,
+    /// Throttling group: send this many requests at once (more than the
+    /// proxy's configured rate admits) and expect 429 ThrottlingException.
+    #[arg(long)]
+    throttling_burst: Option<usize>,
+    /// Backend-fault group: shell command that stops (or freezes) your key
+    /// manager, e.g. "kill -STOP 1234".
+    #[arg(long, requires = "backend_resume_cmd")]
+    backend_stop_cmd: Option<String>,
+    /// Shell command that resumes it, e.g. "kill -CONT 1234".
+    #[arg(long, requires = "backend_stop_cmd")]
+    backend_resume_cmd: Option<String>,
+    /// The proxy's deadline for an unresponsive key manager, in ms.
+    #[arg(long, default_value_t = 5000)]
+    backend_deadline_ms: u64,
+    /// How long throttling or a resumed key manager may take to recover, in s.
+    #[arg(long, default_value_t = 30)]
+    recovery_timeout_secs: u64,
     /// URI path of another key store on the same proxy, with other credentials.
     #[arg(long)]
     second_uri_path: Option<String>,
@@ -89,6 +113,17 @@ struct RunArgs {
     /// Also write a JUnit XML report to this file.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report to this file.
+    #[arg(long)]
+    html: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Follow {
+    /// AWS's XKS proxy test client and sample proxy.
+    AwsTools,
+    /// The conflicting spec text read literally.
+    SpecText,
 }
 
 #[derive(Args)]
@@ -161,6 +196,10 @@ struct LoadArgs {
     /// Runtime worker threads for the load generator.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Also write a self-contained HTML report (percentiles against KMS's
+    /// 250 ms budget) to this file.
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 fn secret(t: &Target) -> anyhow::Result<String> {
@@ -283,7 +322,17 @@ fn run_settings(a: &RunArgs) -> anyhow::Result<runner::Settings> {
         decrypt_only: a.decrypt_only_key_id.clone(),
         no_usage: a.no_usage_key_id.clone(),
         disabled: a.disabled_key_id.clone(),
+        destroyed: a.destroyed_key_id.clone(),
     };
+    s.follow = match a.follow {
+        Follow::AwsTools => conformance::check::Reading::AwsTools,
+        Follow::SpecText => conformance::check::Reading::SpecText,
+    };
+    s.throttling_burst = a.throttling_burst;
+    s.backend_stop_cmd = a.backend_stop_cmd.clone();
+    s.backend_resume_cmd = a.backend_resume_cmd.clone();
+    s.backend_deadline = Duration::from_millis(a.backend_deadline_ms.max(1));
+    s.recovery_timeout = Duration::from_secs(a.recovery_timeout_secs.max(1));
     s.second_uri_path = a.second_uri_path.clone();
     s.mtls = runner::MtlsSettings {
         expect: a.expect_mtls,
@@ -355,6 +404,10 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(path, report.to_junit())
                     .with_context(|| format!("writing {}", path.display()))?;
             }
+            if let Some(path) = &a.html {
+                std::fs::write(path, conformance::html::render(&report, None))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             if report.has_failures() {
                 std::process::exit(1);
             }
@@ -373,6 +426,23 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", report.to_table());
+            }
+            if let Some(path) = &a.html {
+                let t = &a.target;
+                let empty = conformance::Report::new(
+                    conformance::report::TargetInfo {
+                        endpoint: t.endpoint.clone(),
+                        uri_path: t.uri_path.clone(),
+                        region: t.region.clone(),
+                        tls_version: None,
+                        tls_suite: None,
+                        server_subject: None,
+                    },
+                    Vec::new(),
+                    (report.seconds * 1000.0) as u64,
+                );
+                std::fs::write(path, conformance::html::render(&empty, Some(&report)))
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             if report.verdict.starts_with("FAIL") {
                 std::process::exit(1);

@@ -1,13 +1,13 @@
-//! Client certificates for the mTLS cases (rcgen, ECDSA P-256): a CA given
-//! as PEM files (the one the proxy trusts for client certificates), a
-//! freshly generated untrusted CA, self-signed and expired certificates.
+//! Client certificates for the mTLS cases, minted with the workspace's one
+//! test PKI (`dev-pki`): a CA given as PEM files (the one the proxy trusts
+//! for client certificates), a freshly generated untrusted CA, self-signed
+//! and expired certificates. Every certificate carries its name as AWS
+//! KMS's does: in the subject CN and in a SAN DNS entry.
 
 use anyhow::Context;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use zeroize::Zeroizing;
+
+pub use dev_pki::kms_subject;
 
 /// A certificate (chain) and its private key, both PEM.
 #[derive(Clone)]
@@ -26,126 +26,61 @@ impl std::fmt::Debug for Identity {
     }
 }
 
-/// A certificate authority that can sign client certificates.
-pub struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    cert_pem: String,
-    key_pem: Zeroizing<String>,
-}
-
-impl std::fmt::Debug for Ca {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Ca(<key redacted>)")
+impl From<dev_pki::Issued> for Identity {
+    fn from(i: dev_pki::Issued) -> Identity {
+        Identity {
+            cert_pem: i.cert_pem,
+            key_pem: Zeroizing::new(i.key_pem),
+        }
     }
 }
 
-/// The subject AWS KMS presents in a region: `cks.kms.<region>.amazonaws.com`.
-pub fn kms_subject(region: &str) -> String {
-    format!("cks.kms.{region}.amazonaws.com")
-}
+/// A certificate authority that can sign client certificates.
+#[derive(Debug)]
+pub struct Ca(dev_pki::Ca);
 
 impl Ca {
     /// A new self-signed CA.
     pub fn generate(common_name: &str) -> anyhow::Result<Ca> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().context("generating a CA key")?;
-        let cert = params.self_signed(&key).context("self-signing the CA")?;
-        let key_pem = Zeroizing::new(key.serialize_pem());
-        Ok(Ca {
-            issuer: Issuer::new(params, key),
-            cert_pem: cert.pem(),
-            key_pem,
-        })
+        dev_pki::Ca::new(common_name).map(Ca)
     }
 
     /// A CA from its certificate and private key (PEM, PKCS#8 or SEC1).
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> anyhow::Result<Ca> {
-        let key = KeyPair::from_pem(key_pem).context("parsing the CA private key")?;
-        let issuer =
-            Issuer::from_ca_cert_pem(cert_pem, key).context("parsing the CA certificate")?;
-        Ok(Ca {
-            issuer,
-            cert_pem: cert_pem.to_owned(),
-            key_pem: Zeroizing::new(key_pem.to_owned()),
-        })
+        dev_pki::Ca::from_pem(cert_pem, key_pem).map(Ca)
     }
 
-    pub fn cert_pem(&self) -> &str {
-        &self.cert_pem
+    pub fn cert_pem(&self) -> String {
+        self.0.cert_pem()
     }
 
     /// The CA's own certificate and key (to hand to a proxy in tests).
     pub fn identity(&self) -> Identity {
         Identity {
-            cert_pem: self.cert_pem.clone(),
-            key_pem: self.key_pem.clone(),
+            cert_pem: self.0.cert_pem(),
+            key_pem: Zeroizing::new(self.0.key_pem().to_owned()),
         }
     }
 
-    /// A client certificate with subject CN `cn`; `expired` puts its
-    /// validity in 2000-2001.
-    pub fn client(&self, cn: &str, expired: bool) -> anyhow::Result<Identity> {
-        let params = client_params(cn, expired)?;
-        let key = KeyPair::generate().context("generating a client key")?;
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .context("signing the client certificate")?;
-        Ok(Identity {
-            cert_pem: cert.pem(),
-            key_pem: Zeroizing::new(key.serialize_pem()),
-        })
+    /// A client certificate for `name` (CN and SAN DNS, as KMS's);
+    /// `expired` puts its validity in 2000-2001.
+    pub fn client(&self, name: &str, expired: bool) -> anyhow::Result<Identity> {
+        self.0
+            .kms_client(name, expired.then(dev_pki::expired))
+            .context("minting a client certificate")
+            .map(Identity::from)
     }
 
     /// A server certificate for `names` (DNS names or IP addresses), for
     /// tests that stand up a proxy.
     pub fn server(&self, names: &[&str]) -> anyhow::Result<Identity> {
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-        params.distinguished_name.push(
-            DnType::CommonName,
-            names.first().copied().unwrap_or("server"),
-        );
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let key = KeyPair::generate().context("generating a server key")?;
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .context("signing the server certificate")?;
-        Ok(Identity {
-            cert_pem: cert.pem(),
-            key_pem: Zeroizing::new(key.serialize_pem()),
-        })
+        self.0.server(names).map(Identity::from)
     }
-}
-
-fn client_params(cn: &str, expired: bool) -> anyhow::Result<CertificateParams> {
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-    }
-    Ok(params)
 }
 
 /// A self-signed client certificate (no CA at all).
-pub fn self_signed(cn: &str) -> anyhow::Result<Identity> {
-    let params = client_params(cn, false)?;
-    let key = KeyPair::generate().context("generating a client key")?;
-    let cert = params.self_signed(&key).context("self-signing")?;
-    Ok(Identity {
-        cert_pem: cert.pem(),
-        key_pem: Zeroizing::new(key.serialize_pem()),
-    })
+pub fn self_signed(name: &str) -> anyhow::Result<Identity> {
+    dev_pki::self_signed_client(name).map(Identity::from)
 }
 
 #[cfg(test)]
@@ -167,7 +102,7 @@ mod tests {
         let loaded = Ca::from_pem(&id.cert_pem, &id.key_pem).unwrap();
         let client = loaded.client(&kms_subject("us-east-1"), false).unwrap();
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(der(generated.cert_pem())).unwrap();
+        roots.add(der(&generated.cert_pem())).unwrap();
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
             std::sync::Arc::new(roots),
@@ -192,5 +127,10 @@ mod tests {
             .verify_client_cert(&der(&own.cert_pem), &[], now)
             .is_err());
         assert!(!format!("{:?}", client).contains("PRIVATE"));
+        // The name is in a SAN DNS entry too, as in KMS's certificate.
+        let client_der = der(&client.cert_pem);
+        let (_, cert) = x509_parser::parse_x509_certificate(client_der.as_ref()).unwrap();
+        let san = cert.subject_alternative_name().unwrap().unwrap();
+        assert!(format!("{:?}", san.value).contains("cks.kms.us-east-1.amazonaws.com"));
     }
 }

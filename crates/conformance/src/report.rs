@@ -13,6 +13,10 @@ pub enum Verdict {
     Fail,
     #[serde(rename = "SKIP")]
     Skip,
+    /// Conformant to one reading of an ambiguous rule, not to the one the
+    /// run follows: reported with the clause, does not fail the run.
+    #[serde(rename = "WARN")]
+    Warn,
 }
 
 impl Verdict {
@@ -21,6 +25,7 @@ impl Verdict {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
             Verdict::Skip => "SKIP",
+            Verdict::Warn => "WARN",
         }
     }
 }
@@ -29,8 +34,12 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Pass,
+    /// Passed, with something the reader should know (which allowed
+    /// answer was seen, which reading of an ambiguity).
+    PassNote(String),
     Fail(Vec<Mismatch>),
     Skip(String),
+    Warn(Vec<Mismatch>),
 }
 
 impl Outcome {
@@ -40,6 +49,18 @@ impl Outcome {
             Outcome::Pass
         } else {
             Outcome::Fail(m)
+        }
+    }
+}
+
+impl From<crate::check::Judged> for Outcome {
+    fn from(j: crate::check::Judged) -> Outcome {
+        use crate::check::Judged;
+        match j {
+            Judged::Pass => Outcome::Pass,
+            Judged::PassNote(n) => Outcome::PassNote(n),
+            Judged::Warn(m) => Outcome::Warn(m),
+            Judged::Fail(m) => Outcome::Fail(m),
         }
     }
 }
@@ -54,9 +75,13 @@ pub struct CaseResult {
     /// Why the case was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// What broke, with expected and observed values.
+    /// What broke (FAIL) or follows the other reading (WARN), with
+    /// expected and observed values.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mismatches: Vec<Mismatch>,
+    /// Which allowed answer was seen, or which reading an answer follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub millis: u64,
 }
 
@@ -69,10 +94,12 @@ impl CaseResult {
         outcome: Outcome,
         millis: u64,
     ) -> Self {
-        let (result, reason, mismatches) = match outcome {
-            Outcome::Pass => (Verdict::Pass, None, Vec::new()),
-            Outcome::Fail(m) => (Verdict::Fail, None, m),
-            Outcome::Skip(r) => (Verdict::Skip, Some(r), Vec::new()),
+        let (result, reason, mismatches, note) = match outcome {
+            Outcome::Pass => (Verdict::Pass, None, Vec::new(), None),
+            Outcome::PassNote(n) => (Verdict::Pass, None, Vec::new(), Some(n)),
+            Outcome::Fail(m) => (Verdict::Fail, None, m, None),
+            Outcome::Warn(m) => (Verdict::Warn, None, m, None),
+            Outcome::Skip(r) => (Verdict::Skip, Some(r), Vec::new(), None),
         };
         CaseResult {
             id: id.to_owned(),
@@ -82,6 +109,7 @@ impl CaseResult {
             result,
             reason,
             mismatches,
+            note,
             millis,
         }
     }
@@ -89,9 +117,11 @@ impl CaseResult {
     /// One line per mismatch (or the skip reason).
     pub fn reason_lines(&self) -> Vec<String> {
         match self.result {
-            Verdict::Pass => Vec::new(),
+            Verdict::Pass => self.note.iter().cloned().collect(),
             Verdict::Skip => vec![self.reason.clone().unwrap_or_default()],
-            Verdict::Fail => self.mismatches.iter().map(|m| m.to_string()).collect(),
+            Verdict::Fail | Verdict::Warn => {
+                self.mismatches.iter().map(|m| m.to_string()).collect()
+            }
         }
     }
 }
@@ -102,6 +132,7 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    pub warned: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +140,14 @@ pub struct TargetInfo {
     pub endpoint: String,
     pub uri_path: String,
     pub region: String,
+    /// Negotiated TLS version, cipher suite and the subject of the
+    /// proxy's certificate (absent over plain HTTP or if TLS failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_suite: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_subject: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +167,7 @@ impl Report {
             passed: count(Verdict::Pass),
             failed: count(Verdict::Fail),
             skipped: count(Verdict::Skip),
+            warned: count(Verdict::Warn),
         };
         Report {
             tool: format!("xks-conformance {}", env!("CARGO_PKG_VERSION")),
@@ -167,23 +207,24 @@ impl Report {
                 c.id,
                 c.description
             );
-            if c.result != Verdict::Pass {
+            if c.result != Verdict::Pass || c.note.is_some() {
                 let pad = " ".repeat(6 + width + 2);
                 for line in c.reason_lines() {
                     let _ = writeln!(s, "{pad}- {line}");
                 }
-                if c.result == Verdict::Fail {
+                if matches!(c.result, Verdict::Fail | Verdict::Warn) {
                     let _ = writeln!(s, "{pad}  spec: {}", c.clause);
                 }
             }
         }
         let _ = writeln!(
             s,
-            "\n{} cases: {} passed, {} failed, {} skipped ({:.1} s)",
+            "\n{} cases: {} passed, {} failed, {} skipped, {} warnings ({:.1} s)",
             self.summary.total,
             self.summary.passed,
             self.summary.failed,
             self.summary.skipped,
+            self.summary.warned,
             self.millis as f64 / 1000.0
         );
         s
@@ -230,6 +271,14 @@ impl Report {
                 );
                 match c.result {
                     Verdict::Pass => {}
+                    Verdict::Warn => {
+                        let _ = write!(
+                            s,
+                            "\n      <system-out>WARN {}\nspec: {}</system-out>\n    ",
+                            xml(&c.reason_lines().join("\n")),
+                            xml(&c.clause)
+                        );
+                    }
                     Verdict::Skip => {
                         let _ = write!(
                             s,
@@ -289,6 +338,9 @@ mod tests {
                 endpoint: "https://xks.example.com".into(),
                 uri_path: "/kms/xks/v1".into(),
                 region: "us-east-1".into(),
+                tls_version: Some("TLSv1_3".into()),
+                tls_suite: Some("TLS13_AES_256_GCM_SHA384".into()),
+                server_subject: Some("CN=xks.example.com".into()),
             },
             vec![
                 CaseResult::new(
@@ -329,7 +381,8 @@ mod tests {
                 total: 3,
                 passed: 1,
                 failed: 1,
-                skipped: 1
+                skipped: 1,
+                warned: 0
             }
         );
         assert!(r.has_failures());
@@ -345,7 +398,7 @@ mod tests {
         assert!(t.contains("spec: c2"), "{t}");
         assert!(t.contains("- needs --no-usage-key-id"), "{t}");
         assert!(
-            t.contains("3 cases: 1 passed, 1 failed, 1 skipped (1.2 s)"),
+            t.contains("3 cases: 1 passed, 1 failed, 1 skipped, 0 warnings (1.2 s)"),
             "{t}"
         );
     }

@@ -4,9 +4,9 @@
 
 use crate::cases::{
     self, catalogue, other_region, round_trip_decrypt, round_trip_encrypt, CertChoice, Ctx,
-    FixtureId, KmsOp, NotRun, Plan,
+    FaultStep, FixtureId, KmsOp, NotRun, Plan,
 };
-use crate::check::{self, checks, EncryptExpect, Mismatch, TlsObservation};
+use crate::check::{self, checks, EncryptExpect, Mismatch, Reading, TlsObservation};
 use crate::mtls::{self, Ca, Identity};
 use crate::report::{CaseResult, Outcome, Report, TargetInfo};
 use crate::request::{finalize, Req, SigningTarget, Wire};
@@ -52,6 +52,20 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Per-attempt timeout of the KMS-side client (KMS: 250 ms).
     pub kms_attempt_timeout: Duration,
+    /// Which reading of an ambiguous rule passes (the other warns).
+    pub follow: Reading,
+    /// Throttling group: requests sent at once, more than the proxy's
+    /// configured rate admits (the group is skipped without it).
+    pub throttling_burst: Option<usize>,
+    /// Backend-fault group: shell commands that stop (freeze) and resume
+    /// the vendor's key manager (the group is skipped without them).
+    pub backend_stop_cmd: Option<String>,
+    pub backend_resume_cmd: Option<String>,
+    /// The proxy's deadline for a key manager that does not answer: a
+    /// stopped backend's error must come back within it.
+    pub backend_deadline: Duration,
+    /// How long throttling or a resumed key manager may take to recover.
+    pub recovery_timeout: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -68,6 +82,10 @@ impl std::fmt::Debug for Settings {
             .field("second_uri_path", &self.second_uri_path)
             .field("mtls", &self.mtls)
             .field("only", &self.only)
+            .field("follow", &self.follow)
+            .field("throttling_burst", &self.throttling_burst)
+            .field("backend_stop_cmd", &self.backend_stop_cmd)
+            .field("backend_resume_cmd", &self.backend_resume_cmd)
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +120,12 @@ impl Settings {
             only: Vec::new(),
             request_timeout: Duration::from_secs(10),
             kms_attempt_timeout: xks_client::DEFAULT_ATTEMPT_TIMEOUT,
+            follow: Reading::AwsTools,
+            throttling_burst: None,
+            backend_stop_cmd: None,
+            backend_resume_cmd: None,
+            backend_deadline: Duration::from_secs(5),
+            recovery_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -120,6 +144,10 @@ struct Env {
     mtls_ca: Option<Ca>,
     subject: String,
     kms: Result<XksClient, NotRun>,
+    /// The vendor's key manager is stopped (by --backend-stop-cmd).
+    backend_stopped: bool,
+    /// TLS client settings of the raw path (for extra connections).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Runs the selected cases and reports on every one of them.
@@ -156,7 +184,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
     } else {
         None
     };
-    let client = Client::new(endpoint.clone(), tls, settings.request_timeout).await?;
+    let client = Client::new(endpoint.clone(), tls.clone(), settings.request_timeout).await?;
     let target = SigningTarget {
         host: endpoint.authority.clone(),
         region: settings.region.clone(),
@@ -192,11 +220,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
         mtls_ca,
         subject,
         kms,
+        backend_stopped: false,
+        tls,
     };
     let selected: Vec<cases::Case> = catalogue()
         .into_iter()
         .filter(|c| cases::selected(&c.id, &env.settings.only))
         .collect();
+    let identity = match &env.tls {
+        Some(tls) => transport::tls_identity(&env.endpoint, env.client.addr(), Arc::clone(tls))
+            .await
+            .unwrap_or_default(),
+        None => transport::TlsIdentity::default(),
+    };
     prepare_fixtures(&mut env).await;
     let mut results = Vec::with_capacity(selected.len());
     for case in &selected {
@@ -211,11 +247,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
             millis(t.elapsed()),
         ));
     }
+    if env.backend_stopped {
+        // Never leave the vendor's key manager stopped.
+        let _ = resume_backend(&mut env).await;
+    }
     Ok(Report::new(
         TargetInfo {
             endpoint: env.settings.endpoint.clone(),
             uri_path: env.settings.uri_path.clone(),
             region: env.settings.region.clone(),
+            tls_version: identity.version,
+            tls_suite: identity.suite,
+            server_subject: identity.server_subject,
         },
         results,
         millis(started.elapsed()),
@@ -287,7 +330,7 @@ async fn run_case(env: &mut Env, case: &cases::Case) -> Outcome {
             Err(NotRun::Skip(reason)) => Outcome::Skip(reason),
             Err(NotRun::Setup(why)) => setup_failed(why),
             Ok(step) => match env.send(&step.req).await {
-                Ok(obs) => Outcome::from_mismatches(check::judge(&step.expect, &obs)),
+                Ok(obs) => check::verdict(&step.expect, &obs, env.settings.follow).into(),
                 Err(e) => Outcome::Fail(check::transport_failure(&e)),
             },
         },
@@ -295,7 +338,199 @@ async fn run_case(env: &mut Env, case: &cases::Case) -> Outcome {
         Plan::FreshIv => fresh_iv(env).await,
         Plan::Handshake { cert, refused } => handshake(env, *cert, *refused).await,
         Plan::KmsClient(op) => kms_call(env, *op).await,
+        Plan::Throttle { recover } => throttle(env, *recover).await,
+        Plan::BackendFault(step) => backend_fault(env, *step).await,
     }
+}
+
+/// A signed health check (what the throttling group sends).
+fn health_req(ctx: &Ctx) -> Req {
+    Req::post(
+        ctx.health_path(),
+        serde_json::to_vec(&cases::health_value(ctx, "KmsHealthCheck")).unwrap_or_default(),
+    )
+}
+
+async fn throttle(env: &mut Env, recover: bool) -> Outcome {
+    let Some(burst) = env.settings.throttling_burst else {
+        return Outcome::Skip(
+            "needs --throttling-burst N (more requests than the proxy's configured rate admits at once)"
+                .into(),
+        );
+    };
+    if recover {
+        let deadline = Instant::now() + env.settings.recovery_timeout;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let req = health_req(&env.ctx);
+            match env.send(&req).await {
+                Ok(obs) if obs.status == 200 => {
+                    return Outcome::from_mismatches(check::check_health(&obs))
+                }
+                Ok(obs) => last = obs.describe_status(),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        return Outcome::Fail(vec![Mismatch::new(
+            checks::RECOVERY,
+            format!(
+                "200 within {} s of the burst",
+                env.settings.recovery_timeout.as_secs()
+            ),
+            format!("still {}", check::short(&last)),
+        )]);
+    }
+    // Signed up front, sent at once over several connections.
+    let wires: Vec<Wire> = match (0..burst)
+        .map(|_| env.wire(&health_req(&env.ctx)))
+        .collect()
+    {
+        Ok(w) => w,
+        Err(e) => return setup_failed(e),
+    };
+    let lanes = burst.clamp(1, 16);
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in 0..lanes {
+        let mine: Vec<Wire> = wires.iter().skip(lane).step_by(lanes).cloned().collect();
+        let client = Client::new(
+            env.endpoint.clone(),
+            env.tls.clone(),
+            env.settings.request_timeout,
+        )
+        .await;
+        tasks.spawn(async move {
+            let mut client = match client {
+                Ok(c) => c,
+                Err(e) => return vec![Err(format!("{e:#}"))],
+            };
+            let mut out = Vec::with_capacity(mine.len());
+            for w in &mine {
+                out.push(client.send(w).await);
+            }
+            out
+        });
+    }
+    let mut answers = Vec::with_capacity(burst);
+    while let Some(r) = tasks.join_next().await {
+        answers.extend(r.unwrap_or_else(|e| vec![Err(format!("task failed: {e}"))]));
+    }
+    Outcome::from_mismatches(check::check_burst(&answers))
+}
+
+/// Runs a vendor command through `sh -c`.
+async fn vendor_command(cmd: &str) -> Result<(), String> {
+    let owned = cmd.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&owned)
+            .output()
+    })
+    .await
+    .map_err(|e| format!("cannot run `{cmd}`: {e}"))?
+    .map_err(|e| format!("cannot run `{cmd}`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{cmd}` exited with {}: {}",
+            out.status,
+            check::short(&String::from_utf8_lossy(&out.stderr))
+        ))
+    }
+}
+
+async fn resume_backend(env: &mut Env) -> Result<(), String> {
+    let cmd = env.settings.backend_resume_cmd.clone().unwrap_or_default();
+    vendor_command(&cmd).await?;
+    env.backend_stopped = false;
+    Ok(())
+}
+
+async fn backend_fault(env: &mut Env, step: FaultStep) -> Outcome {
+    let (Some(stop), Some(_)) = (
+        env.settings.backend_stop_cmd.clone(),
+        env.settings.backend_resume_cmd.clone(),
+    ) else {
+        return Outcome::Skip(
+            "needs --backend-stop-cmd and --backend-resume-cmd (commands that stop and resume your key manager)"
+                .into(),
+        );
+    };
+    if step == FaultStep::Recover {
+        if env.backend_stopped {
+            if let Err(e) = resume_backend(env).await {
+                return Outcome::Fail(vec![Mismatch::new(checks::COMMAND, "success", e)]);
+            }
+        }
+        let deadline = Instant::now() + env.settings.recovery_timeout;
+        let mut last;
+        loop {
+            let (req, exp, plaintext, aad) = round_trip_encrypt(&env.ctx, 32, Some(16));
+            let (m, resp) = env.encrypt(&req, &exp).await;
+            last = m;
+            if let (true, Some(r)) = (last.is_empty(), resp) {
+                let dec = round_trip_decrypt(&env.ctx, &env.ctx.keys.main, &r, aad.as_deref());
+                return Outcome::from_mismatches(match env.send(&dec).await {
+                    Ok(obs) => check::check_decrypt(&obs, &plaintext),
+                    Err(e) => check::transport_failure(&e),
+                });
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let mut out = vec![Mismatch::new(
+            checks::RECOVERY,
+            format!(
+                "a successful Encrypt within {} s of resuming",
+                env.settings.recovery_timeout.as_secs()
+            ),
+            "none",
+        )];
+        out.extend(last.into_iter().map(|m| m.in_step("last encrypt")));
+        return Outcome::Fail(out);
+    }
+    if !env.backend_stopped {
+        if let Err(e) = vendor_command(&stop).await {
+            return Outcome::Fail(vec![Mismatch::new(checks::COMMAND, "success", e)]);
+        }
+        env.backend_stopped = true;
+    }
+    let ctx = &env.ctx;
+    let main = ctx.keys.main.clone();
+    let req = match step {
+        FaultStep::Encrypt => {
+            let v = cases::encrypt_value(ctx, b"backend fault", None, true);
+            Req::post(
+                ctx.key_path(&main, xks_wire::Operation::Encrypt),
+                serde_json::to_vec(&v).unwrap_or_default(),
+            )
+        }
+        FaultStep::Decrypt => match ctx.fixture(FixtureId::MainWithAad) {
+            Ok(f) => Req::post(
+                ctx.key_path(&main, xks_wire::Operation::Decrypt),
+                serde_json::to_vec(&cases::decrypt_value(ctx, f)).unwrap_or_default(),
+            ),
+            Err(NotRun::Skip(r)) => return Outcome::Skip(r),
+            Err(NotRun::Setup(e)) => return setup_failed(e),
+        },
+        _ => Req::post(
+            ctx.key_path(&main, xks_wire::Operation::GetKeyMetadata),
+            serde_json::to_vec(&cases::metadata_value(ctx, "DescribeKey")).unwrap_or_default(),
+        ),
+    };
+    let t = Instant::now();
+    let sent = env.send(&req).await;
+    let took = t.elapsed();
+    let mut m = match sent {
+        Ok(obs) => check::check_error(&obs, xks_wire::ErrorName::DependencyTimeoutException),
+        Err(e) => check::transport_failure(&e),
+    };
+    m.extend(check::check_deadline(took, env.settings.backend_deadline));
+    Outcome::from_mismatches(m)
 }
 
 async fn round_trip(env: &mut Env, size: usize, aad_len: Option<usize>) -> Outcome {

@@ -1,10 +1,6 @@
 //! Client TLS settings for talking to a proxy under test.
 
 use anyhow::Context;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::pem::PemObject;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -55,88 +51,15 @@ pub fn client_config(
     )
 }
 
-/// Like [`client_config`], from PEM bytes: ALPN http/1.1 only.
+/// Like [`client_config`], from PEM bytes: ALPN http/1.1 only. Built by
+/// `dev_pki::client_config`, the workspace's one test/suite builder.
 pub fn client_config_pem(
     trust: &ServerTrust,
     identity: Option<(&[u8], &[u8])>,
 ) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()?;
-    let builder = match trust {
-        ServerTrust::Insecure => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider))),
-        ServerTrust::CaPem(pem) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_slice_iter(pem) {
-                roots.add(c.context("reading the CA certificates")?)?;
-            }
-            if roots.is_empty() {
-                anyhow::bail!("the CA file holds no certificate");
-            }
-            builder.with_root_certificates(roots)
-        }
+    let trust = match trust {
+        ServerTrust::Insecure => dev_pki::Trust::AnyCertificate,
+        ServerTrust::CaPem(pem) => dev_pki::Trust::CaPem(pem),
     };
-    let mut cfg = match identity {
-        None => builder.with_no_client_auth(),
-        Some((cert, key)) => {
-            let certs = CertificateDer::pem_slice_iter(cert)
-                .collect::<Result<Vec<_>, _>>()
-                .context("reading the client certificate")?;
-            let key = PrivateKeyDer::from_pem_slice(key).context("reading the client key")?;
-            builder.with_client_auth_cert(certs, key)?
-        }
-    };
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
-}
-
-/// `--insecure`: accepts any server certificate (signatures are still checked).
-#[derive(Debug)]
-struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    dev_pki::client_config(trust, identity, &[b"http/1.1"])
 }

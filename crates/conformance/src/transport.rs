@@ -88,7 +88,43 @@ pub struct Client {
     addr: SocketAddr,
     tls: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    sender: Option<Conn>,
+}
+
+/// An open HTTP/1.1 connection: the request handle, and the task driving
+/// the connection, whose error (a TLS alert, say) explains a failed request.
+pub struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Conn {
+    fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Why a request on this connection failed: the connection's own error
+    /// when it has one (hyper only says "channel closed"), named by
+    /// [`describe_tls_failure`].
+    async fn explain(self, request_error: String) -> String {
+        let driver = self.driver;
+        match tokio::time::timeout(Duration::from_millis(500), driver).await {
+            Ok(Ok(Err(conn_error))) => describe_tls_failure(&conn_error, false),
+            _ => describe_tls_failure(&request_error, false),
+        }
+    }
+
+    /// Sends `wire` once; on failure, the connection's explanation.
+    async fn round_trip(mut self, wire: &Wire) -> Result<(Conn, Observed), String> {
+        if let Err(e) = self.sender.ready().await {
+            let why = format!("connection not ready: {}", error_chain(&e));
+            return Err(self.explain(why).await);
+        }
+        match exchange(&mut self.sender, wire).await {
+            Ok(o) => Ok((self, o)),
+            Err(e) => Err(self.explain(e).await),
+        }
+    }
 }
 
 impl Client {
@@ -130,16 +166,11 @@ impl Client {
 
     async fn try_send(&mut self, wire: &Wire) -> Result<Observed, String> {
         let result = tokio::time::timeout(self.timeout, async {
-            let mut sender = match self.sender.take() {
+            let conn = match self.sender.take() {
                 Some(s) if !s.is_closed() => s,
                 _ => open(&self.endpoint, self.addr, self.tls.clone()).await?,
             };
-            sender
-                .ready()
-                .await
-                .map_err(|e| format!("connection not ready: {}", error_chain(&e)))?;
-            let observed = exchange(&mut sender, wire).await?;
-            Ok::<_, String>((sender, observed))
+            conn.round_trip(wire).await
         })
         .await;
         match result {
@@ -169,7 +200,7 @@ async fn open(
     endpoint: &Endpoint,
     addr: SocketAddr,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<SendRequest<Full<Bytes>>, String> {
+) -> Result<Conn, String> {
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connecting to {addr}: {e}"))?;
@@ -181,24 +212,22 @@ async fn open(
             let stream = tokio_rustls::TlsConnector::from(tls)
                 .connect(name, tcp)
                 .await
-                .map_err(|e| format!("TLS handshake: {}", error_chain(&e)))?;
+                .map_err(|e| describe_tls_failure(&error_chain(&e), true))?;
             http1(stream).await
         }
         None => http1(tcp).await,
     }
 }
 
-async fn http1<IO>(io: IO) -> Result<SendRequest<Full<Bytes>>, String>
+async fn http1<IO>(io: IO) -> Result<Conn, String>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("HTTP/1.1 handshake: {}", error_chain(&e)))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
+    let driver = tokio::spawn(async move { conn.await.map_err(|e| error_chain(&e)) });
+    Ok(Conn { sender, driver })
 }
 
 /// Sends `wire` and reads the whole response.
@@ -240,6 +269,89 @@ async fn exchange(sender: &mut SendRequest<Full<Bytes>>, wire: &Wire) -> Result<
     })
 }
 
+/// Names a TLS failure for the reader: which side refused, with which
+/// alert. `in_handshake`: the error came from the handshake itself
+/// (otherwise from the first request after it, where TLS 1.3 reports a
+/// client certificate the server refused).
+pub fn describe_tls_failure(chain: &str, in_handshake: bool) -> String {
+    if let Some(i) = chain.find("received fatal alert: ") {
+        let alert: String = chain[i + 22..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        return format!(
+            "TLS handshake refused by the proxy: fatal alert {alert}{}; {chain}",
+            if in_handshake {
+                ""
+            } else {
+                " after the client's Finished (TLS 1.3)"
+            }
+        );
+    }
+    if chain.contains("invalid peer certificate") {
+        return format!(
+            "TLS handshake refused by the suite: the proxy's server certificate is not valid for the given --ca-file and endpoint name: {chain}"
+        );
+    }
+    if in_handshake {
+        return format!("TLS handshake failed: {chain}");
+    }
+    let closed = [
+        "channel closed",
+        "connection closed",
+        "unexpected EOF",
+        "reset by peer",
+    ];
+    if closed.iter().any(|c| chain.contains(c)) {
+        return format!(
+            "the proxy closed the connection right after the TLS handshake without an HTTP response or an alert (how a TLS 1.3 server drops a client certificate it refuses): {chain}"
+        );
+    }
+    chain.to_owned()
+}
+
+/// The proxy's TLS identity as the suite saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsIdentity {
+    pub version: Option<String>,
+    pub suite: Option<String>,
+    pub server_subject: Option<String>,
+}
+
+/// Connects once and records the negotiated TLS version and cipher suite
+/// and the subject of the proxy's certificate (for the report).
+pub async fn tls_identity(
+    endpoint: &Endpoint,
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<TlsIdentity, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    let name = ServerName::try_from(endpoint.host.clone())
+        .map_err(|e| format!("TLS server name {}: {e}", endpoint.host))?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| describe_tls_failure(&error_chain(&e), true))?;
+    let conn = stream.get_ref().1;
+    let server_subject = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|der| {
+            x509_parser::parse_x509_certificate(der.as_ref())
+                .ok()
+                .map(|(_, cert)| cert.subject().to_string())
+        });
+    Ok(TlsIdentity {
+        version: conn.protocol_version().map(|v| format!("{v:?}")),
+        suite: conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite())),
+        server_subject,
+    })
+}
+
 /// Connects with `tls` (a configuration offering some client certificate,
 /// or none), sends `wire` and reports whether the proxy answered or
 /// refused. With TLS 1.3 a refused client certificate shows up after the
@@ -276,11 +388,11 @@ pub async fn probe(
             Ok(s) => s,
             Err(e) => {
                 return TlsObservation::Refused {
-                    detail: format!("during the handshake: {}", error_chain(&e)),
+                    detail: describe_tls_failure(&error_chain(&e), true),
                 }
             }
         };
-        let mut sender = match http1(stream).await {
+        let conn = match http1(stream).await {
             Ok(s) => s,
             Err(e) => {
                 return TlsObservation::Refused {
@@ -288,11 +400,9 @@ pub async fn probe(
                 }
             }
         };
-        match exchange(&mut sender, wire).await {
-            Ok(obs) => TlsObservation::Answered(obs),
-            Err(e) => TlsObservation::Refused {
-                detail: format!("after the client's handshake messages: {e}"),
-            },
+        match conn.round_trip(wire).await {
+            Ok((_, obs)) => TlsObservation::Answered(obs),
+            Err(e) => TlsObservation::Refused { detail: e },
         }
     };
     match tokio::time::timeout(wait, attempt).await {
@@ -306,6 +416,28 @@ pub async fn probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_failures_say_who_refused() {
+        let d = describe_tls_failure("io: received fatal alert: CertificateRequired", true);
+        assert!(
+            d.starts_with("TLS handshake refused by the proxy: fatal alert CertificateRequired;"),
+            "{d}"
+        );
+        let d = describe_tls_failure("hyper: received fatal alert: BadCertificate", false);
+        assert!(
+            d.contains("alert BadCertificate") && d.contains("TLS 1.3"),
+            "{d}"
+        );
+        let d = describe_tls_failure("invalid peer certificate: UnknownIssuer", true);
+        assert!(d.starts_with("TLS handshake refused by the suite"), "{d}");
+        let d = describe_tls_failure("connection error: channel closed", false);
+        assert!(
+            d.contains("closed the connection right after the TLS handshake"),
+            "{d}"
+        );
+        assert_eq!(describe_tls_failure("timeout", false), "timeout");
+    }
 
     #[test]
     fn endpoints() {

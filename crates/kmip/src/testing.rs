@@ -2,17 +2,14 @@
 //!
 //! Starts `pykmip` (installed by `scripts/test.sh` into the repository's
 //! `.venv`, or the interpreter named by `PYKMIP_PYTHON`) on 127.0.0.1 with
-//! a fresh SQLite database and certificates made here: an ECDSA P-256 CA, a
+//! a fresh SQLite database and certificates from the workspace's one test
+//! PKI (`dev-pki`): an ECDSA P-256 CA, a
 //! server certificate for 127.0.0.1 (rustls needs an ECDSA suite PyKMIP's
 //! TLS 1.2 profile offers: ECDHE-ECDSA-AES-GCM) and a client certificate
 //! with the clientAuth extended key usage PyKMIP checks. A missing PyKMIP
 //! is a test failure with instructions, never a silent skip.
 
 use crate::client::{Client, ClientSettings, TlsIdentity};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -130,7 +127,8 @@ impl PyKmip {
         Client::new(self.settings()).expect("KMIP client")
     }
 
-    fn pid(&self) -> String {
+    /// The server's process id (for SIGSTOP/SIGCONT commands a suite runs).
+    pub fn pid(&self) -> String {
         self.child
             .as_ref()
             .map(|c| c.id().to_string())
@@ -191,43 +189,20 @@ pub fn test_pki(dir: &Path) -> (TlsIdentity, String, String) {
 }
 
 fn write_certificates(d: &Path) -> TlsIdentity {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "PyKMIP test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().expect("CA key");
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
-
-    let issue = |names: Vec<String>, cn: &str, eku: ExtendedKeyUsagePurpose| {
-        let mut p = CertificateParams::new(names).expect("params");
-        p.distinguished_name.push(DnType::CommonName, cn);
-        p.extended_key_usages = vec![eku];
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let key = KeyPair::generate().expect("key");
-        let cert = p.signed_by(&key, &ca).expect("sign");
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = issue(
-        vec!["127.0.0.1".into(), "localhost".into()],
-        "127.0.0.1",
-        ExtendedKeyUsagePurpose::ServerAuth,
-    );
-    let (client_cert, client_key) = issue(vec![], "xks-proxy", ExtendedKeyUsagePurpose::ClientAuth);
-    let w = |name: &str, text: &str| std::fs::write(d.join(name), text).expect("write cert");
-    w("ca.pem", &ca.pem());
-    w("server.pem", &server_cert);
-    w("server.key", &server_key);
-    w("client.pem", &client_cert);
-    w("client.key", &client_key);
+    let ca = dev_pki::Ca::new("PyKMIP test CA").expect("CA");
+    let server = ca
+        .server(&["127.0.0.1", "localhost"])
+        .expect("server certificate");
+    let client = ca
+        .client("xks-proxy", &[], None)
+        .expect("client certificate");
+    // PyKMIP reads its side from files; ours too (kmip::ClientSettings).
+    server.write(d, "server").expect("write server certificate");
+    client.write(d, "client").expect("write client certificate");
+    std::fs::write(d.join("ca.pem"), ca.cert_pem()).expect("write CA");
     TlsIdentity {
-        ca_pem: ca.pem().into_bytes(),
-        cert_pem: client_cert.into_bytes(),
-        key_pem: Zeroizing::new(client_key.into_bytes()),
+        ca_pem: ca.cert_pem().into_bytes(),
+        cert_pem: client.cert_pem.into_bytes(),
+        key_pem: Zeroizing::new(client.key_pem.into_bytes()),
     }
 }

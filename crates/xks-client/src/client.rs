@@ -99,7 +99,8 @@ impl XksClient {
         &self.config
     }
 
-    /// GetHealthStatus.
+    /// GetHealthStatus. Sends only `kmsRequestId` and `kmsOperation` of
+    /// `metadata`: the members the spec lists for this API.
     pub async fn get_health_status(
         &self,
         metadata: &RequestMetadata,
@@ -108,7 +109,7 @@ impl XksClient {
         traced(op, metadata, None, async {
             check_metadata(metadata, op)?;
             let body = encode_body(&HealthRequest {
-                request_metadata: Some(metadata.clone()),
+                request_metadata: Some(metadata.for_wire(op)),
             })?;
             let received = self.call(op, None, body).await?;
             validate::health_response(&received.raw())
@@ -116,7 +117,8 @@ impl XksClient {
         .await
     }
 
-    /// GetKeyMetadata.
+    /// GetKeyMetadata. Without `kmsKeyArn` when `kmsOperation` is
+    /// `CreateKey` (the spec: the key ARN does not exist yet).
     pub async fn get_key_metadata(
         &self,
         key: &ExternalKeyId,
@@ -125,7 +127,7 @@ impl XksClient {
         let op = Operation::GetKeyMetadata;
         traced(op, metadata, Some(key), async {
             let request = GetKeyMetadataRequest {
-                request_metadata: Some(metadata.clone()),
+                request_metadata: Some(metadata.for_wire(op)),
             };
             request.validate().map_err(Error::InvalidRequest)?;
             let received = self.call(op, Some(key), encode_body(&request)?).await?;

@@ -211,10 +211,26 @@ async fn key_and_ciphertext_errors() {
         ErrorKind::ProxyFailure,
     );
 
-    // InvalidKeyUsageException: an encrypt-only key asked to decrypt (its
-    // own, valid ciphertext), and a decrypt-only key asked to encrypt.
+    // InvalidKeyUsageException: an encrypt-only key asked for a CDIV (the
+    // promise that a later Decrypt succeeds) or to decrypt (its own, valid
+    // ciphertext, made without a CDIV), and a decrypt-only key asked to
+    // encrypt.
+    assert_proxy_error(
+        c.encrypt(&key(ENCRYPT_ONLY), &enc(b"x", None)).await,
+        ErrorName::InvalidKeyUsageException,
+        400,
+        ErrorKind::ProxyFailure,
+    );
     let sealed = c
-        .encrypt(&key(ENCRYPT_ONLY), &enc(b"sealed by enc-only", None))
+        .encrypt(
+            &key(ENCRYPT_ONLY),
+            &encrypt_request(
+                metadata(ALICE, "Encrypt"),
+                b"sealed by enc-only",
+                None,
+                false,
+            ),
+        )
         .await
         .unwrap();
     assert_proxy_error(

@@ -73,6 +73,42 @@ async fn round_trip_over_mtls_with_verified_signatures() {
             "/test-ks/kms/xks/v1/keys/test-key-1/decrypt",
         ]
     );
+    // requestMetadata carries exactly the members the spec lists: health
+    // only kmsRequestId and kmsOperation; GetKeyMetadata for CreateKey no
+    // kmsKeyArn (the key does not exist yet); Encrypt/Decrypt everything.
+    let members = |r: &Request| -> Vec<String> {
+        let v: serde_json::Value = r.json();
+        let mut m: Vec<String> = v["requestMetadata"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(members(&seen[0]), ["kmsOperation", "kmsRequestId"]);
+    assert_eq!(
+        members(&seen[1]),
+        [
+            "awsPrincipalArn",
+            "kmsOperation",
+            "kmsRequestId",
+            "kmsViaService"
+        ]
+    );
+    for r in &seen[2..] {
+        assert_eq!(
+            members(r),
+            [
+                "awsPrincipalArn",
+                "kmsKeyArn",
+                "kmsOperation",
+                "kmsRequestId",
+                "kmsViaService"
+            ]
+        );
+    }
     for r in &seen {
         assert_eq!(r.method, "POST");
         assert_eq!(r.headers["content-type"], "application/json");

@@ -82,7 +82,7 @@ pub fn prepare(dir: &Path, listen: SocketAddr) -> anyhow::Result<Demo> {
         std::fs::write(dir.join("ca.pem"), ca.cert_pem())?;
         ca.server(&["localhost", "127.0.0.1"])?
             .write(&dir, "server")?;
-        ca.client("cks.kms.us-east-1.amazonaws.com", &[], None)?
+        ca.kms_client("cks.kms.us-east-1.amazonaws.com", None)?
             .write(&dir, "client")?;
     }
     let config = format!(

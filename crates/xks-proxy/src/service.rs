@@ -329,6 +329,12 @@ impl Proxy {
         let key = self.authorize_key(store, v.metadata, raw_key, log)?;
         let info = timed(deadline, store.backend.key_info(&key)).await?;
         check_usable(&info, true)?;
+        if v.want_cdiv && !info.usage.decrypt {
+            // A CDIV is KMS's assurance that a later Decrypt succeeds
+            // (Appendix C includes a verifying decrypt): a key that may not
+            // decrypt cannot give it.
+            return Err(BackendError::InvalidKeyUsage.into());
+        }
 
         let metadata = ciphertext::encode(&info.current_version).map_err(internal)?;
         let aad = gcm_aad(v.aad, &metadata).map_err(|e| XksError::validation(e.to_string()))?;
@@ -345,10 +351,8 @@ impl Proxy {
             return Err(internal("backend returned a malformed AES-GCM result"));
         }
         let cdiv = if v.want_cdiv {
-            // Appendix C: hash first, then prove the result decrypts. An
-            // encrypt-only key cannot give that proof where the key manager
-            // enforces usage (KMIP, PKCS#11), and no later decrypt with it
-            // could succeed anyway: it gets the hash alone.
+            // Appendix C: hash first, then prove the result decrypts (the
+            // key may decrypt: checked above).
             let cdiv = cdiv_sha256(
                 v.aad,
                 &metadata,
@@ -356,23 +360,21 @@ impl Proxy {
                 &sealed.ciphertext,
                 &sealed.tag,
             );
-            if info.usage.decrypt {
-                let check = timed(
-                    deadline,
-                    store.backend.decrypt(
-                        &key,
-                        &info.current_version,
-                        &sealed.ciphertext,
-                        &sealed.iv,
-                        &sealed.tag,
-                        &aad,
-                    ),
-                )
-                .await
-                .map_err(|e| internal(format!("verification decrypt failed: {:?}", e.detail)))?;
-                if check.as_slice() != v.plaintext {
-                    return Err(internal("verification decrypt returned other plaintext"));
-                }
+            let check = timed(
+                deadline,
+                store.backend.decrypt(
+                    &key,
+                    &info.current_version,
+                    &sealed.ciphertext,
+                    &sealed.iv,
+                    &sealed.tag,
+                    &aad,
+                ),
+            )
+            .await
+            .map_err(|e| internal(format!("verification decrypt failed: {:?}", e.detail)))?;
+            if check.as_slice() != v.plaintext {
+                return Err(internal("verification decrypt returned other plaintext"));
             }
             Some(Bytes64(cdiv.to_vec()))
         } else {
@@ -435,13 +437,14 @@ impl Proxy {
         store: &KeyStore,
         log: &mut RequestLog,
     ) -> Result<Vec<u8>, XksError> {
-        // Health requests are read-only and never subject to validation
-        // errors (the spec's table excludes them) nor to authorization.
-        if let Ok(req) = serde_json::from_slice::<HealthRequest>(body) {
-            if let Some(md) = &req.request_metadata {
-                log.record_metadata(md);
-            }
-        }
+        // The GetHealthStatus section marks requestMetadata.kmsRequestId and
+        // kmsOperation REQUIRED and AWS's test client expects
+        // ValidationException without them (docs/conformance.md: why this
+        // reading beats the error table's "all except GetHealthStatus").
+        // Health is never subject to secondary authorization.
+        let req: HealthRequest = parse_body(body)?;
+        let md = req.validate().map_err(XksError::validation)?;
+        log.record_metadata(md);
         let entries = store.health.current(self.settings.backend_timeout).await;
         if entries.is_empty()
             || entries

@@ -45,6 +45,16 @@ async fn softhsm_keys_over_tls() {
     )
     .await;
 
+    // Health without kmsRequestId/kmsOperation is ValidationException.
+    env.call(format!("{PATH_A}/health"), json!({}))
+        .await
+        .assert_error(400, "ValidationException");
+    env.call(
+        format!("{PATH_A}/health"),
+        json!({"requestMetadata": {"kmsOperation": "KmsHealthCheck"}}),
+    )
+    .await
+    .assert_error(400, "ValidationException");
     // Health: a real round trip with the health key.
     let h = env.call(format!("{PATH_A}/health"), health_body()).await;
     let h = h.assert_ok().clone();
@@ -111,7 +121,21 @@ async fn softhsm_keys_over_tls() {
     encrypt_raw(&env, "dec-only", b"x", None)
         .await
         .assert_error(400, "InvalidKeyUsageException");
-    let enc_only = env.encrypt("enc-only", b"x", None).await;
+    // A CDIV promises a later Decrypt succeeds: not from an encrypt-only
+    // key (with or without AAD); without a CDIV it encrypts.
+    for aad in [None, Some(&b"ctx"[..])] {
+        encrypt_raw(&env, "enc-only", b"x", aad)
+            .await
+            .assert_error(400, "InvalidKeyUsageException");
+    }
+    let enc_only = env
+        .call(
+            format!("{PATH_A}/keys/enc-only/encrypt"),
+            encrypt_body(b"x", None, false),
+        )
+        .await
+        .assert_ok()
+        .clone();
     decrypt_raw(&env, "enc-only", decrypt_body(&enc_only, None))
         .await
         .assert_error(400, "InvalidKeyUsageException");

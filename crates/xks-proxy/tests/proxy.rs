@@ -36,13 +36,24 @@ async fn health_reports_fleet_and_is_never_denied() {
     let body = json!({"requestMetadata": {"kmsRequestId": "r", "kmsOperation": "KmsHealthCheck", "awsPrincipalArn": "arn:aws:iam::1:user/Bob"}});
     let raw = env.signed(&format!("{PATH_B}/health"), &body, &Signer::new(AK_B, SK_B));
     env.send(raw).await.assert_ok();
-    // Health tolerates an empty body (no ValidationException for health).
-    let raw = env.signed_bytes(
-        &format!("{PATH_A}/health"),
-        b"{}".to_vec(),
-        &Signer::new(AK_A1, SK_A1),
-    );
-    env.send(raw).await.assert_ok();
+    // The GetHealthStatus section marks requestMetadata.kmsRequestId and
+    // kmsOperation REQUIRED (AWS's test client agrees): ValidationException
+    // without them, whatever the principal.
+    for body in [
+        "{}",
+        r#"{"requestMetadata":{}}"#,
+        r#"{"requestMetadata":{"kmsOperation":"KmsHealthCheck"}}"#,
+        r#"{"requestMetadata":{"kmsRequestId":"r-1"}}"#,
+        r#"{"requestMetadata":{"kmsRequestId":"r-1","kmsOperation":7}}"#,
+        "not json",
+    ] {
+        let raw = env.signed_bytes(
+            &format!("{PATH_A}/health"),
+            body.as_bytes().to_vec(),
+            &Signer::new(AK_A1, SK_A1),
+        );
+        env.send(raw).await.assert_error(400, "ValidationException");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -561,6 +572,16 @@ async fn key_states_and_usages() {
         .await
         .assert_error(400, "InvalidKeyUsageException");
     let ct = enc("enc-only").await.assert_ok().clone();
+    // A CDIV promises a later Decrypt succeeds: not from an encrypt-only
+    // key, with or without AAD.
+    for aad in [None, Some(&b"ctx"[..])] {
+        env.call(
+            format!("{PATH_A}/keys/enc-only/encrypt"),
+            encrypt_body(b"x", aad, true),
+        )
+        .await
+        .assert_error(400, "InvalidKeyUsageException");
+    }
     env.call(
         &format!("{PATH_A}/keys/enc-only/decrypt"),
         decrypt_body(&ct, None),

@@ -47,6 +47,29 @@ impl RequestMetadata {
     }
 }
 
+impl RequestMetadata {
+    /// Exactly the members the spec lists for `op`, as KMS sends them:
+    /// GetHealthStatus carries kmsRequestId and kmsOperation only;
+    /// GetKeyMetadata leaves kmsKeyArn out when kmsOperation is CreateKey
+    /// (the key ARN does not exist yet); Encrypt and Decrypt carry all.
+    pub fn for_wire(&self, op: Operation) -> RequestMetadata {
+        match op {
+            Operation::GetHealthStatus => RequestMetadata {
+                kms_operation: self.kms_operation.clone(),
+                kms_request_id: self.kms_request_id.clone(),
+                ..Default::default()
+            },
+            Operation::GetKeyMetadata if self.kms_operation.as_deref() == Some("CreateKey") => {
+                RequestMetadata {
+                    kms_key_arn: None,
+                    ..self.clone()
+                }
+            }
+            _ => self.clone(),
+        }
+    }
+}
+
 fn check_present(fields: &[(&str, &Option<String>)]) -> Result<(), String> {
     for (name, value) in fields {
         if value.is_none() {
@@ -237,6 +260,17 @@ pub struct HealthRequest {
     pub request_metadata: Option<RequestMetadata>,
 }
 
+impl HealthRequest {
+    /// The GetHealthStatus section marks `requestMetadata`, `kmsRequestId`
+    /// and `kmsOperation` REQUIRED (AWS's test client and sample proxy
+    /// answer ValidationException without them), although the error table
+    /// lists ValidationException for "all except GetHealthStatus";
+    /// docs/conformance.md explains why the section wins.
+    pub fn validate(&self) -> Result<&RequestMetadata, String> {
+        metadata_for(&self.request_metadata, Operation::GetHealthStatus)
+    }
+}
+
 /// One external key manager in a GetHealthStatus response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -362,6 +396,52 @@ mod tests {
         };
         assert!(health.validate_for(Operation::GetHealthStatus).is_ok());
         assert!(health.validate_for(Operation::GetKeyMetadata).is_err());
+    }
+
+    #[test]
+    fn health_request_needs_request_id_and_operation() {
+        let parse = |s: &str| serde_json::from_str::<HealthRequest>(s).unwrap();
+        assert_eq!(
+            parse("{}").validate().unwrap_err(),
+            "requestMetadata is required"
+        );
+        assert_eq!(
+            parse(r#"{"requestMetadata":{"kmsOperation":"KmsHealthCheck"}}"#)
+                .validate()
+                .unwrap_err(),
+            "requestMetadata.kmsRequestId is required"
+        );
+        assert_eq!(
+            parse(r#"{"requestMetadata":{"kmsRequestId":"1"}}"#)
+                .validate()
+                .unwrap_err(),
+            "requestMetadata.kmsOperation is required"
+        );
+        // No principal needed: health has no secondary authorization.
+        assert!(
+            parse(r#"{"requestMetadata":{"kmsRequestId":"1","kmsOperation":"X"}}"#)
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn wire_metadata_has_exactly_the_members_the_spec_lists() {
+        let mut full = md();
+        full.aws_source_vpc = Some("vpc-1".into());
+        full.kms_via_service = Some("ebs".into());
+        let health = full.for_wire(Operation::GetHealthStatus);
+        assert_eq!(
+            serde_json::to_value(&health).unwrap(),
+            serde_json::json!({"kmsOperation": "Encrypt", "kmsRequestId": full.kms_request_id})
+        );
+        assert_eq!(full.for_wire(Operation::Encrypt), full);
+        assert_eq!(full.for_wire(Operation::GetKeyMetadata), full);
+        full.kms_operation = Some("CreateKey".into());
+        let create = full.for_wire(Operation::GetKeyMetadata);
+        assert_eq!(create.kms_key_arn, None);
+        assert_eq!(create.aws_principal_arn, full.aws_principal_arn);
+        assert_eq!(create.kms_via_service, full.kms_via_service);
     }
 
     #[test]

@@ -1,11 +1,8 @@
 //! Small, deliberately misbehaving XKS test servers: TLS (rustls, aws-lc-rs)
-//! on 127.0.0.1 with rcgen certificates, raw HTTP/1.1 so that each test
+//! on 127.0.0.1 with dev-pki certificates, raw HTTP/1.1 so that each test
 //! decides exactly what goes on the wire (or that nothing does).
 #![allow(dead_code)]
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
 use rustls::crypto::aws_lc_rs;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -27,11 +24,8 @@ pub const OTHER_SECRET: &str = "ZZpTUf2vJrcNFWcL2rH0a6xSrcqGsX8Lzv2wXv1Qd4I=";
 pub const REGION: &str = "us-east-2";
 pub const URI_PATH: &str = "/test-ks/kms/xks/v1";
 
-/// A CA and a leaf it signed (PEM).
-pub struct Leaf {
-    pub cert_pem: String,
-    pub key_pem: String,
-}
+/// A certificate and its key (PEM), from the workspace's one test PKI.
+pub type Leaf = dev_pki::Issued;
 
 /// Test PKI: a server CA with a 127.0.0.1 certificate, an unrelated CA,
 /// and a client CA with a client certificate.
@@ -43,40 +37,20 @@ pub struct Pki {
     pub client: Leaf,
 }
 
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-fn leaf(issuer: &CertifiedIssuer<'static, KeyPair>, sans: Vec<String>, cn: &str) -> Leaf {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(sans).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    let cert = params.signed_by(&key, issuer).unwrap();
-    Leaf {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
-
 impl Pki {
     pub fn new() -> Pki {
-        let server_ca = ca("XKS test server CA");
-        let other_ca = ca("Unrelated CA");
-        let client_ca = ca("XKS test client CA");
+        let ca = |name: &str| dev_pki::Ca::new(name).unwrap();
+        let (server_ca, other_ca, client_ca) = (
+            ca("XKS test server CA"),
+            ca("Unrelated CA"),
+            ca("XKS test client CA"),
+        );
         Pki {
-            server: leaf(&server_ca, vec!["127.0.0.1".into()], "127.0.0.1"),
-            server_ca_pem: server_ca.pem(),
-            other_ca_pem: other_ca.pem(),
-            client: leaf(&client_ca, vec!["kms.test".into()], "kms.test"),
-            client_ca_pem: client_ca.pem(),
+            server: server_ca.server(&["127.0.0.1"]).unwrap(),
+            server_ca_pem: server_ca.cert_pem(),
+            other_ca_pem: other_ca.cert_pem(),
+            client: client_ca.kms_client("kms.test", None).unwrap(),
+            client_ca_pem: client_ca.cert_pem(),
         }
     }
 

@@ -6,8 +6,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls_pki_types::pem::PemObject;
+use rustls::pki_types::ServerName;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -215,28 +214,12 @@ pub fn client_tls(
     client: Option<&Issued>,
     alpn: &[&[u8]],
 ) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let mut cfg = match client {
-        None => builder.with_no_client_auth(),
-        Some(issued) => {
-            let certs: Vec<CertificateDer<'static>> =
-                CertificateDer::pem_slice_iter(issued.cert_pem.as_bytes())
-                    .map(|c| c.unwrap())
-                    .collect();
-            let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
-            builder.with_client_auth_cert(certs, key).unwrap()
-        }
-    };
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(cfg)
+    xks_proxy::pki::client_config(
+        xks_proxy::pki::Trust::CaPem(ca_pem.as_bytes()),
+        client.map(|i| (i.cert_pem.as_bytes(), i.key_pem.as_bytes())),
+        alpn,
+    )
+    .unwrap()
 }
 
 #[derive(Debug)]
