@@ -10,7 +10,7 @@
 
 use crate::asymmetric::{self, AsymError, KeyMaterial, MessageType};
 use crate::crypto::{self, Secret};
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use crate::keyops::{
     self, b64_field, context, crypto_internal, dry_run, state_error, str_field, Ctx,
 };

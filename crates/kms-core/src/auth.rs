@@ -11,7 +11,7 @@
 //!
 //! Every (account, region) pair is its own namespace ([`Scope`]).
 
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use crate::ids::{AccountId, Scope};
 use serde::Deserialize;
 use sigv4::{Credential, RequestParts, VerifyError};

@@ -12,7 +12,7 @@
 //! Superset of AWS: endpoints may carry a port and name `localhost` or an
 //! IP address. Only PUBLIC_ENDPOINT connectivity exists here (no VPC).
 
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use crate::keyops::{str_field, Ctx};
 use crate::store::{paginate, CksChange, CustomKeyStoreRecord, StoreError};
 use crate::xks::errors::{self, ks, KeyStoreErrorKind as K};

@@ -8,7 +8,7 @@
 
 use crate::auth::Caller;
 use crate::crypto::{self, Blob, CryptoError, Secret};
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use crate::ids::{KeyId, KeyRef};
 use crate::keys::{KeyRecord, KeyState, Operation, StateError, StateErrorKind};
 use crate::store::{KeyEntry, Store, StoreError};

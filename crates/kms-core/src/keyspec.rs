@@ -14,7 +14,7 @@
 //!   public key), with AWS's message form
 //!   `"<key ARN> key usage is SIGN_VERIFY which is not valid for Encrypt."`.
 
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use crate::keys::{KeyRecord, Operation};
 use serde_json::{json, Map, Value};
 

@@ -1,7 +1,7 @@
 //! Operation handlers. Each takes the validated request body and the
 //! caller, and returns the response body or a [`KmsError`].
 
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Aliases, tags, key policies, descriptions, scheduled deletion and
 //! rotation status.
 
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use crate::ids::{AliasName, KeyRef};
 use crate::keyops::{now, state_error, store_error, str_field, Ctx};
 use crate::keys::{KeyRecord, KeyState, Operation, DEFAULT_POLICY_NAME};

@@ -1,7 +1,7 @@
 //! kms-core's HTTP handler on the shared shell ([`http_shell`]).
 
-use crate::error::KmsError;
-use crate::protocol;
+use crate::api::error::KmsError;
+use crate::api::protocol;
 use crate::service::Kms;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};

@@ -3,12 +3,13 @@
 //! model validation → operation.
 
 use crate::auth::{AuthMode, Caller};
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use crate::keyops::{self, Ctx};
-use crate::model::{Model, ModelError};
+use crate::api::model::{Model, ModelError};
 use crate::resourceops as res;
 use crate::store::Store;
-use crate::{asymops, ops, protocol, validate};
+use crate::api::{protocol, validate};
+use crate::{asymops, ops};
 use sigv4::RequestParts;
 use std::sync::Arc;
 use std::time::SystemTime;

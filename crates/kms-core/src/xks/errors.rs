@@ -4,7 +4,7 @@
 //! `ConnectionErrorCode` of a failed connection, and the
 //! `KMSInvalidStateException` messages of cryptographic operations.
 
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use xks_client::{Error as XksError, ErrorKind};
 use xks_wire::ErrorName;
 
@@ -358,7 +358,7 @@ mod tests {
     /// InvalidCiphertextException.
     #[test]
     fn every_mapping_stays_within_the_model() {
-        let model = crate::model::Model::load().unwrap();
+        let model = crate::api::model::Model::load().unwrap();
         let allowed = |op: &str| -> Vec<String> {
             model
                 .operation(op)

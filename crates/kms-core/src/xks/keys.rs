@@ -6,7 +6,7 @@ use super::envelope::{self, XksBlob};
 use super::errors::{self, ks, KeyStoreErrorKind as K};
 use super::registry::{ConnState, Registry};
 use crate::crypto::{self, Blob, Secret};
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use crate::ids::KeyId;
 use crate::keyops::{self, str_field, Ctx};
 use crate::keys::{KeyRecord, KeyState, Operation};

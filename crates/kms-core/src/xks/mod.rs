@@ -24,7 +24,7 @@ pub mod settings;
 pub mod stack;
 
 use crate::custom_key_stores as cks;
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use crate::keyops::str_field;
 use keys::{xks_target, XCtx};
 use serde_json::Value;

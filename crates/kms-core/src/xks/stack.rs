@@ -190,7 +190,7 @@ pub async fn bootstrap(
         store: kms.store().as_ref(),
         caller: &caller,
     };
-    let request_id = crate::protocol::request_id();
+    let request_id = crate::api::protocol::request_id();
     let x = super::keys::XCtx {
         ctx: &ctx,
         registry: kms.xks(),

@@ -1,8 +1,8 @@
 //! The AWS JSON 1.1 protocol as plain functions: which operation a request
 //! names, what its body is, what a reply looks like.
 
-use crate::error::KmsError;
-use crate::model::Model;
+use crate::api::error::KmsError;
+use crate::api::model::Model;
 use serde_json::Value;
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";

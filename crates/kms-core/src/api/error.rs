@@ -160,11 +160,11 @@ impl fmt::Display for KmsError {
 
 impl std::error::Error for KmsError {}
 
-impl From<crate::validate::RequestError> for KmsError {
-    fn from(e: crate::validate::RequestError) -> Self {
+impl From<crate::api::validate::RequestError> for KmsError {
+    fn from(e: crate::api::validate::RequestError) -> Self {
         match e {
-            crate::validate::RequestError::Validation(m) => KmsError::Validation(m),
-            crate::validate::RequestError::Serialization(m) => KmsError::Serialization(m),
+            crate::api::validate::RequestError::Validation(m) => KmsError::Validation(m),
+            crate::api::validate::RequestError::Serialization(m) => KmsError::Serialization(m),
         }
     }
 }
@@ -186,7 +186,7 @@ impl From<crate::ids::IdError> for KmsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Model;
+    use crate::api::model::Model;
 
     fn all() -> Vec<KmsError> {
         use KmsError::*;
