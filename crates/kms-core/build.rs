@@ -25,7 +25,8 @@ fn snake(name: &str) -> String {
     let mut out = String::new();
     for (i, &c) in chars.iter().enumerate() {
         if c.is_ascii_uppercase() {
-            let prev_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
             let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
             if i > 0 && (prev_lower || (prev_upper && next_lower)) {
@@ -141,7 +142,7 @@ fn main() {
             _ => {}
         }
     }
-    gen_operations(&mut out, operations);
+    gen_operations(&mut out, operations, shapes);
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("api_types.rs");
     std::fs::write(dest, out).expect("write api_types.rs");
 }
@@ -230,8 +231,31 @@ fn gen_enum(out: &mut String, name: &str, shape: &Value) {
     );
 }
 
-fn gen_operations(out: &mut String, operations: &serde_json::Map<String, Value>) {
-    let names: Vec<&String> = operations.keys().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+/// (KeyId required, KeyId present) of an operation's input.
+fn key_id_member(
+    operations: &serde_json::Map<String, Value>,
+    shapes: &serde_json::Map<String, Value>,
+    op: &str,
+) -> (bool, bool) {
+    let input = operations[op]["input"]["shape"].as_str().expect("input");
+    let shape = &shapes[input];
+    let present = shape["members"].get("KeyId").is_some();
+    let required = shape["required"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|m| m == "KeyId"));
+    (required, present)
+}
+
+fn gen_operations(
+    out: &mut String,
+    operations: &serde_json::Map<String, Value>,
+    shapes: &serde_json::Map<String, Value>,
+) {
+    let names: Vec<&String> = operations
+        .keys()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let input = |n: &str| -> String {
         operations[n]["input"]["shape"]
             .as_str()
@@ -241,8 +265,14 @@ fn gen_operations(out: &mut String, operations: &serde_json::Map<String, Value>)
     let output = |n: &str| -> Option<String> {
         operations[n]["output"]["shape"].as_str().map(str::to_owned)
     };
-    let _ = writeln!(out, "/// Every operation of the model (`X-Amz-Target: TrentService.<name>`).");
-    let _ = writeln!(out, "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]");
+    let _ = writeln!(
+        out,
+        "/// Every operation of the model (`X-Amz-Target: TrentService.<name>`)."
+    );
+    let _ = writeln!(
+        out,
+        "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]"
+    );
     let _ = writeln!(out, "pub enum Operation {{");
     for n in &names {
         let _ = writeln!(out, "    {n},");
@@ -255,14 +285,32 @@ fn gen_operations(out: &mut String, operations: &serde_json::Map<String, Value>)
         let _ = writeln!(out, "        Operation::{n},");
     }
     let _ = writeln!(out, "    ];\n");
-    let _ = writeln!(out, "    /// The operation's name in the model and in `X-Amz-Target`.");
-    let _ = writeln!(out, "    pub fn name(self) -> &'static str {{\n        match self {{");
+    let _ = writeln!(
+        out,
+        "    /// The operation's name in the model and in `X-Amz-Target`."
+    );
+    let _ = writeln!(
+        out,
+        "    pub fn name(self) -> &'static str {{\n        match self {{"
+    );
     for n in &names {
         let _ = writeln!(out, "            Operation::{n} => \"{n}\",");
     }
     let _ = writeln!(out, "        }}\n    }}\n");
+    let _ = writeln!(out, "    /// The IAM action (`kms:<name>`); ReEncrypt's two actions are\n    /// `kms:ReEncryptFrom` and `kms:ReEncryptTo` per key.");
+    let _ = writeln!(
+        out,
+        "    pub fn iam_action(self) -> &'static str {{\n        match self {{"
+    );
+    for n in &names {
+        let _ = writeln!(out, "            Operation::{n} => \"kms:{n}\",");
+    }
+    let _ = writeln!(out, "        }}\n    }}\n");
     let _ = writeln!(out, "    /// The operation named `name`.");
-    let _ = writeln!(out, "    pub fn from_name(name: &str) -> Option<Operation> {{\n        match name {{");
+    let _ = writeln!(
+        out,
+        "    pub fn from_name(name: &str) -> Option<Operation> {{\n        match name {{"
+    );
     for n in &names {
         let _ = writeln!(out, "            \"{n}\" => Some(Operation::{n}),");
     }
@@ -277,7 +325,11 @@ fn gen_operations(out: &mut String, operations: &serde_json::Map<String, Value>)
             Some(o) => format!("Some(\"{o}\")"),
             None => "None".into(),
         };
-        let _ = writeln!(out, "            Operation::{n} => (\"{}\", {o}),", input(n));
+        let _ = writeln!(
+            out,
+            "            Operation::{n} => (\"{}\", {o}),",
+            input(n)
+        );
     }
     let _ = writeln!(out, "        }}\n    }}\n}}\n");
     let _ = writeln!(out, "impl std::fmt::Display for Operation {{");
@@ -309,8 +361,33 @@ fn gen_operations(out: &mut String, operations: &serde_json::Map<String, Value>)
         );
     }
     let _ = writeln!(out, "        }})\n    }}\n");
+    let _ = writeln!(
+        out,
+        "    /// The request's `KeyId` member (the key most operations name), if it\n    /// has one and it is set."
+    );
+    let _ = writeln!(
+        out,
+        "    pub fn key_id(&self) -> Option<&str> {{\n        match self {{"
+    );
+    for n in &names {
+        let (required, has) = key_id_member(operations, shapes, n);
+        if !has {
+            let _ = writeln!(out, "            Request::{n}(_) => None,");
+        } else if required {
+            let _ = writeln!(
+                out,
+                "            Request::{n}(r) => Some(r.key_id.as_str()),"
+            );
+        } else {
+            let _ = writeln!(out, "            Request::{n}(r) => r.key_id.as_deref(),");
+        }
+    }
+    let _ = writeln!(out, "        }}\n    }}\n");
     let _ = writeln!(out, "    /// The operation this request is for.");
-    let _ = writeln!(out, "    pub fn operation(&self) -> Operation {{\n        match self {{");
+    let _ = writeln!(
+        out,
+        "    pub fn operation(&self) -> Operation {{\n        match self {{"
+    );
     for n in &names {
         let _ = writeln!(out, "            Request::{n}(_) => Operation::{n},");
     }

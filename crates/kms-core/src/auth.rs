@@ -12,7 +12,7 @@
 //! Every (account, region) pair is its own namespace ([`Scope`]).
 
 use crate::api::error::KmsError;
-use crate::ids::{AccountId, Scope};
+use crate::keys::ids::{AccountId, Scope};
 use serde::Deserialize;
 use sigv4::{Credential, RequestParts, VerifyError};
 use std::collections::HashMap;

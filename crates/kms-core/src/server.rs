@@ -58,7 +58,7 @@ pub async fn start(
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0);
                 let _ = tokio::task::spawn_blocking(move || {
-                    crate::resourceops::sweep(store.as_ref(), now)
+                    crate::ops::keys::sweep(store.as_ref(), now)
                 })
                 .await;
             }

@@ -99,7 +99,12 @@ async fn start(dir: &Path) -> Bed {
     }
 }
 
-async fn decrypt(c: &aws_sdk_kms::Client, blob: &str, alg: Option<&str>, key: Option<&str>) -> Vec<u8> {
+async fn decrypt(
+    c: &aws_sdk_kms::Client,
+    blob: &str,
+    alg: Option<&str>,
+    key: Option<&str>,
+) -> Vec<u8> {
     let mut req = c
         .decrypt()
         .ciphertext_blob(Blob::new(B64.decode(blob).unwrap()));
@@ -112,7 +117,13 @@ async fn decrypt(c: &aws_sdk_kms::Client, blob: &str, alg: Option<&str>, key: Op
     if alg.is_none() {
         req = req.encryption_context("purpose", "fixture");
     }
-    req.send().await.unwrap().plaintext().unwrap().as_ref().to_vec()
+    req.send()
+        .await
+        .unwrap()
+        .plaintext()
+        .unwrap()
+        .as_ref()
+        .to_vec()
 }
 
 /// Writes `tests/fixtures/v1` (run once, by hand, with the release whose

@@ -64,12 +64,6 @@ impl SensitiveBlob {
     }
 }
 
-impl From<crate::crypto::Secret> for SensitiveBlob {
-    fn from(s: crate::crypto::Secret) -> Self {
-        SensitiveBlob::new(s.expose().to_vec())
-    }
-}
-
 impl std::fmt::Debug for SensitiveBlob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SensitiveBlob({} bytes)", self.0.len())

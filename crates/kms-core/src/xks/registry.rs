@@ -62,7 +62,7 @@ pub struct Registry {
 }
 
 fn now() -> f64 {
-    crate::keyops::now()
+    crate::ops::now()
 }
 
 impl Registry {
