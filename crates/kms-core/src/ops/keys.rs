@@ -4,6 +4,7 @@
 //! GetKeyRotationStatus, and the deletion sweeper.
 
 use super::crypto::{material_error, off_runtime};
+use super::policies::check_policy;
 use super::{checked_tags, limit, now, state_error, store_error, truncated, Ctx, MAX_TAGS};
 use crate::api::error::KmsError;
 use crate::api::types::*;
@@ -88,24 +89,6 @@ pub fn key_metadata(r: &KeyRecord) -> KeyMetadata {
         multi_region_configuration: None,
         valid_to: None,
     }
-}
-
-/// A key policy must be a JSON object with a non-empty `Statement`.
-pub fn check_policy(policy: &str) -> Result<(), KmsError> {
-    let v: serde_json::Value = serde_json::from_str(policy).map_err(|e| {
-        KmsError::MalformedPolicyDocument(format!("The key policy is not valid JSON: {e}"))
-    })?;
-    let statements_ok = match v.get("Statement") {
-        Some(serde_json::Value::Array(a)) => !a.is_empty() && a.iter().all(|s| s.is_object()),
-        Some(serde_json::Value::Object(_)) => true,
-        _ => false,
-    };
-    if !v.is_object() || !statements_ok {
-        return Err(KmsError::MalformedPolicyDocument(
-            "The key policy must be a JSON object with at least one Statement".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// The new key's record from the request's common members.

@@ -29,7 +29,6 @@ use crate::keys::{StateError, StateErrorKind};
 use crate::store::{KeyEntry, Store, StoreError};
 use crate::xks::Registry;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What an operation works with.
 pub struct Ctx<'a> {
@@ -61,13 +60,7 @@ impl Ctx<'_> {
     }
 }
 
-/// Seconds since the epoch, as KMS timestamps are.
-pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub use crate::clock::now;
 
 /// Maps a state refusal to AWS's exception for `arn`.
 pub fn state_error(e: StateError, arn: &str) -> KmsError {

@@ -62,7 +62,7 @@ pub struct Registry {
 }
 
 fn now() -> f64 {
-    crate::ops::now()
+    crate::clock::now()
 }
 
 impl Registry {

@@ -274,7 +274,7 @@ pub async fn bootstrap(
                 .as_str()
                 .context("KeyId")?
                 .to_owned();
-            let now = crate::ops::now();
+            let now = crate::clock::now();
             kms.store()
                 .create_alias(AliasRecord {
                     account: account.to_owned(),
