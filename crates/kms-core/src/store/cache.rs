@@ -4,7 +4,7 @@
 use super::{
     paginate, AliasRecord, KeyEntry, Page, Refusal, Store, StoreError, StoreResult, Versioned,
 };
-use crate::asymmetric::KeyMaterial;
+use crate::crypto::asymmetric::KeyMaterial;
 use crate::crypto::{Secret, SymmetricKey};
 use crate::keys::KeyRecord;
 use std::collections::hash_map::DefaultHasher;
@@ -53,6 +53,9 @@ pub struct Cached<P: Persist> {
     namespaces: RwLock<HashMap<NsKey, Namespace>>,
     /// Custom key stores by id.
     custom_key_stores: RwLock<BTreeMap<String, super::CustomKeyStoreRecord>>,
+    /// Keys whose stored record cannot be read, by (account, region, id):
+    /// why. Requests naming them fail with an internal error.
+    unreadable: RwLock<HashMap<(String, String, String), String>>,
     writer: Mutex<P>,
 }
 
@@ -85,8 +88,8 @@ pub fn symmetric(key_id: &str, version: u32, material: &Secret) -> StoreResult<A
 /// The ready material of one version of `record`'s key, by its key spec:
 /// an AES-GCM key for SYMMETRIC_DEFAULT, [`KeyMaterial`] otherwise.
 pub fn materialize(record: &KeyRecord, version: u32, material: &Secret) -> StoreResult<Versioned> {
-    let (spec, usage) = crate::keyspec::of_record(record);
-    if spec == crate::keyspec::KeySpec::SymmetricDefault {
+    let (spec, usage) = crate::keys::spec::of_record(record);
+    if spec == crate::keys::spec::KeySpec::SymmetricDefault {
         return Ok(Versioned::Symmetric(symmetric(
             &record.key_id,
             version,
@@ -104,6 +107,7 @@ impl<P: Persist> Cached<P> {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             namespaces: RwLock::new(HashMap::new()),
             custom_key_stores: RwLock::new(BTreeMap::new()),
+            unreadable: RwLock::new(HashMap::new()),
             writer: Mutex::new(persist),
         }
     }
@@ -119,6 +123,14 @@ impl<P: Persist> Cached<P> {
     }
 
     /// Loads one key into the cache (used when opening a store).
+    /// Records a key whose stored record cannot be read (at load).
+    pub fn load_unreadable(&self, account: &str, region: &str, key_id: &str, cause: String) {
+        write(&self.unreadable).insert(
+            (account.to_owned(), region.to_owned(), key_id.to_owned()),
+            cause,
+        );
+    }
+
     pub fn load_key(&self, entry: KeyEntry) {
         let r = &entry.record;
         write(&self.namespaces)
@@ -177,6 +189,12 @@ impl<P: Persist> Store for Cached<P> {
     fn key(&self, account: &str, region: &str, key_id: &str) -> Option<Arc<KeyEntry>> {
         let e = read(self.shard(key_id)).get(key_id).cloned()?;
         (e.record.account == account && e.record.region == region).then_some(e)
+    }
+
+    fn unreadable(&self, account: &str, region: &str, key_id: &str) -> Option<String> {
+        read(&self.unreadable)
+            .get(&(account.to_owned(), region.to_owned(), key_id.to_owned()))
+            .cloned()
     }
 
     fn modify_key(

@@ -26,8 +26,8 @@ pub mod custom_key_stores;
 pub mod memory;
 pub mod sqlite;
 
-use crate::asymmetric::KeyMaterial;
-use crate::crypto::{Secret, SymmetricKey};
+use crate::crypto::asymmetric::KeyMaterial;
+use crate::crypto::{CryptoError, Secret, SymmetricKey};
 use crate::keys::KeyRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -177,6 +177,13 @@ impl KeyEntry {
         self.versions.get(&version)
     }
 
+    /// Encrypts under the current material (symmetric encryption keys).
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.current()
+            .ok_or(CryptoError::InvalidKeyMaterial)?
+            .encrypt(plaintext, context)
+    }
+
     /// The material versions present.
     pub fn version_numbers(&self) -> Vec<u32> {
         let mut v: Vec<u32> = self.versions.keys().copied().collect();
@@ -197,6 +204,13 @@ pub trait Store: Send + Sync {
 
     /// The cached key, if it exists in this namespace. Hot path.
     fn key(&self, account: &str, region: &str, key_id: &str) -> Option<Arc<KeyEntry>>;
+
+    /// Why the stored record of this key cannot be read, if the key exists
+    /// but its record does not parse (an unknown key spec, a damaged
+    /// row). Asked only when [`Store::key`] found nothing.
+    fn unreadable(&self, _account: &str, _region: &str, _key_id: &str) -> Option<String> {
+        None
+    }
 
     /// Applies `f` to the key's record and stores the result atomically
     /// (other writers wait). `f` may refuse by returning an error, which

@@ -228,11 +228,14 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::custom_key_stores::SCHEMA)?;
         check_root(&conn, &root, &path)?;
-        let (keys, aliases) = load_all(&conn, &root)?;
+        let (keys, aliases, unreadable) = load_all(&conn, &root)?;
         let custom_key_stores = super::custom_key_stores::load(&conn, &root)?;
         let store = Cached::new(SqlitePersist { conn, root });
         for k in keys {
             store.load_key(k);
+        }
+        for (account, region, id, cause) in unreadable {
+            store.load_unreadable(&account, &region, &id, cause);
         }
         for a in aliases {
             store.load_alias(a);
@@ -279,15 +282,39 @@ fn check_root(conn: &Connection, root: &MasterKey, path: &Path) -> StoreResult<(
     Ok(())
 }
 
-fn load_all(conn: &Connection, root: &MasterKey) -> StoreResult<(Vec<KeyEntry>, Vec<AliasRecord>)> {
+/// A key whose record does not parse: (account, region, id, why).
+type Unreadable = (String, String, String, String);
+
+#[allow(clippy::type_complexity)]
+fn load_all(
+    conn: &Connection,
+    root: &MasterKey,
+) -> StoreResult<(Vec<KeyEntry>, Vec<AliasRecord>, Vec<Unreadable>)> {
     let mut records: BTreeMap<String, KeyRecord> = BTreeMap::new();
+    let mut unreadable = Vec::new();
     {
-        let mut stmt = conn.prepare("SELECT id, record FROM keys")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut stmt = conn.prepare("SELECT id, account, region, record FROM keys")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
         for row in rows {
-            let (id, json) = row?;
-            let rec: KeyRecord = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("key {id}: unreadable record: {e}")))?;
+            let (id, account, region, json) = row?;
+            let rec: KeyRecord = match serde_json::from_str(&json) {
+                Ok(r) => r,
+                Err(e) => {
+                    // One damaged or future-format record must not take the
+                    // whole service down, nor be read as something else:
+                    // requests naming the key fail with an internal error.
+                    tracing::error!(key_id = %id, error = %e, "stored key record cannot be read");
+                    unreadable.push((account, region, id, e.to_string()));
+                    continue;
+                }
+            };
             if rec.key_id != id {
                 return Err(StoreError::Corrupt(format!(
                     "key {id}: record names another key"
@@ -308,6 +335,9 @@ fn load_all(conn: &Connection, root: &MasterKey) -> StoreResult<(Vec<KeyEntry>, 
         })?;
         for row in rows {
             let (id, version, wrapped) = row?;
+            if unreadable.iter().any(|u| u.2 == id) {
+                continue;
+            }
             let material = root
                 .unwrap(&material_context(&id, version), &wrapped)
                 .map_err(|_| {
@@ -356,7 +386,7 @@ fn load_all(conn: &Connection, root: &MasterKey) -> StoreResult<(Vec<KeyEntry>, 
     for row in rows {
         aliases.push(row?);
     }
-    Ok((keys, aliases))
+    Ok((keys, aliases, unreadable))
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! The AWS JSON 1.1 protocol as plain functions: which operation a request
 //! names, what its body is, what a reply looks like.
 
-use crate::error::KmsError;
-use crate::model::Model;
+use crate::api::error::KmsError;
+use crate::api::model::Model;
+use crate::api::Operation;
 use serde_json::Value;
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -11,16 +12,15 @@ pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
 
 /// The operation named by `X-Amz-Target: TrentService.<Operation>`, checked
 /// against the model.
-pub fn operation<'m>(model: &'m Model, target: Option<&str>) -> Result<&'m str, KmsError> {
+pub fn operation(model: &Model, target: Option<&str>) -> Result<Operation, KmsError> {
     let target =
         target.ok_or_else(|| KmsError::UnknownOperation("(no X-Amz-Target header)".into()))?;
     let name = target
         .strip_prefix(model.metadata.target_prefix.as_str())
         .and_then(|rest| rest.strip_prefix('.'))
         .ok_or_else(|| KmsError::UnknownOperation(target.to_owned()))?;
-    model
-        .operation(name)
-        .map(|op| op.name.as_str())
+    Operation::from_name(name)
+        .filter(|op| model.operation(op.name()).is_some())
         .ok_or_else(|| KmsError::UnknownOperation(name.to_owned()))
 }
 
@@ -54,7 +54,14 @@ pub fn parse_body(body: &[u8]) -> Result<Value, KmsError> {
 
 /// A new request id (UUID v4 form), as AWS sends in `x-amzn-RequestId`.
 pub fn request_id() -> String {
-    crate::ids::KeyId::random().as_str().to_owned()
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut b = [0u8; 16];
+    // A failed RNG leaves zeros: the id only correlates logs, it is no secret.
+    let _ = SystemRandom::new().fill(&mut b);
+    uuid::Builder::from_random_bytes(b)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -66,7 +73,7 @@ mod tests {
         let m = Model::load().unwrap();
         assert_eq!(
             operation(&m, Some("TrentService.Encrypt")).unwrap(),
-            "Encrypt"
+            Operation::Encrypt
         );
         for bad in [
             None,

@@ -16,6 +16,10 @@
 //! every key and value, so it is independent of the order the caller sent
 //! and matches exactly (case-sensitively) or not at all.
 
+pub mod asymmetric;
+pub mod ed25519ph;
+pub mod mldsa_mu;
+
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use std::fmt;
@@ -52,6 +56,30 @@ pub enum CryptoError {
     Random,
     #[error("encryption failed")]
     Encrypt,
+}
+
+/// Plaintext handed to the caller without a copy.
+impl From<Secret> for crate::api::blob::SensitiveBlob {
+    fn from(s: Secret) -> Self {
+        crate::api::blob::SensitiveBlob(s.0)
+    }
+}
+
+/// Cryptographic failures as the caller sees them: a plaintext over the
+/// limit is AWS's ValidationException, an invalid ciphertext
+/// InvalidCiphertextException (without a message), anything else an
+/// internal error.
+impl From<CryptoError> for crate::api::error::KmsError {
+    fn from(e: CryptoError) -> Self {
+        use crate::api::error::KmsError;
+        match e {
+            CryptoError::PlaintextTooLong => KmsError::Validation(
+                "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096".into(),
+            ),
+            CryptoError::InvalidCiphertext => KmsError::InvalidCiphertext(String::new()),
+            other => KmsError::Internal(format!("Cryptographic failure: {other}")),
+        }
+    }
 }
 
 /// Secret bytes (key material, plaintext, data keys), zeroized on drop and
@@ -135,40 +163,19 @@ pub fn generate_data_key(len: usize) -> Result<Secret, CryptoError> {
 
 /// The 16 bytes of a UUID key id (`8-4-4-4-12` hex).
 pub fn key_id_to_bytes(key_id: &str) -> Result<[u8; KEY_ID_LEN], CryptoError> {
-    let hex: Vec<u8> = key_id.bytes().filter(|b| *b != b'-').collect();
-    let dashes_ok = key_id.len() == 36 && key_id.split('-').map(str::len).eq([8, 4, 4, 4, 12]);
-    if !dashes_ok || hex.len() != 32 {
+    // Only the hyphenated form (the uuid crate also takes braced, URN and
+    // simple forms).
+    if key_id.len() != 36 {
         return Err(CryptoError::InvalidKeyId);
     }
-    let mut out = [0u8; KEY_ID_LEN];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let hi = hex_val(pair[0]).ok_or(CryptoError::InvalidKeyId)?;
-        let lo = hex_val(pair[1]).ok_or(CryptoError::InvalidKeyId)?;
-        out[i] = (hi << 4) | lo;
-    }
-    Ok(out)
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    uuid::Uuid::try_parse(key_id)
+        .map(|u| *u.as_bytes())
+        .map_err(|_| CryptoError::InvalidKeyId)
 }
 
 /// The lowercase UUID text of 16 key id bytes.
 pub fn key_id_from_bytes(b: &[u8; KEY_ID_LEN]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid::Uuid::from_bytes(*b).hyphenated().to_string()
 }
 
 /// The canonical byte form of an encryption context: pairs sorted by key

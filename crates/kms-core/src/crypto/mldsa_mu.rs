@@ -8,7 +8,7 @@
 //! loading checks that they agree on the public key. Signing with μ is the
 //! deterministic variant FIPS 204 allows (rnd = 0).
 
-use crate::keyspec::KeySpec;
+use crate::keys::spec::KeySpec;
 use hybrid_array::sizes::U64;
 use hybrid_array::Array;
 use ml_dsa::{

@@ -5,7 +5,7 @@ use regex::Regex;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
-const MODEL_JSON: &str = include_str!("../model/kms-2014-11-01.json");
+const MODEL_JSON: &str = include_str!("../../model/kms-2014-11-01.json");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

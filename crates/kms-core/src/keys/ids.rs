@@ -60,17 +60,12 @@ impl KeyId {
                 .unwrap_or(0);
             b.copy_from_slice(&t.to_be_bytes());
         }
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        KeyId(format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        ))
+        KeyId(
+            uuid::Builder::from_random_bytes(b)
+                .into_uuid()
+                .hyphenated()
+                .to_string(),
+        )
     }
 
     pub fn as_str(&self) -> &str {
@@ -238,6 +233,26 @@ impl KeyRef {
         match self {
             KeyRef::Id(_) | KeyRef::Alias(_) => true,
             KeyRef::KeyArn { scope: s, .. } | KeyRef::AliasArn { scope: s, .. } => s == scope,
+        }
+    }
+}
+
+/// Identifier errors as AWS reports them: an alias name without the
+/// `alias/` prefix or with characters an alias may not hold is a
+/// ValidationException; a reserved `alias/aws/` name is
+/// InvalidAliasNameException.
+impl From<IdError> for crate::api::error::KmsError {
+    fn from(e: IdError) -> Self {
+        use crate::api::error::KmsError;
+        match e {
+            IdError::AliasPrefix => KmsError::Validation(e.to_string()),
+            IdError::AliasName(name) => {
+                KmsError::Validation(format!("{name} contains invalid characters for an alias"))
+            }
+            IdError::ReservedAlias(_) => KmsError::InvalidAliasName(e.to_string()),
+            IdError::Arn(_) => KmsError::InvalidArn(e.to_string()),
+            IdError::KeyId(_) => KmsError::NotFound(e.to_string()),
+            IdError::Account(_) => KmsError::Validation(e.to_string()),
         }
     }
 }

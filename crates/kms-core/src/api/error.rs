@@ -5,7 +5,12 @@
 
 use std::fmt;
 
-/// Every error kms-core returns. The message is what the caller sees.
+/// The message of every `KMSInternalException`: causes are logged, never
+/// sent.
+pub const INTERNAL_MESSAGE: &str = "An internal error occurred. Retry the request.";
+
+/// Every error kms-core returns. The message is what the caller sees
+/// (except for [`KmsError::Internal`], whose text is logged only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KmsError {
     // Protocol and authentication (not in the model's error shapes).
@@ -44,7 +49,7 @@ pub enum KmsError {
     DependencyTimeout(String),
     Internal(String),
     /// Custom key store and external key store exceptions.
-    KeyStore(crate::xks::errors::KeyStoreError),
+    KeyStore(KeyStoreError),
 }
 
 impl KmsError {
@@ -137,12 +142,39 @@ impl KmsError {
         }
     }
 
-    /// The JSON body.
+    /// What the caller is told: the message, except for internal errors,
+    /// whose details stay in the log ([`KmsError::details`]).
+    pub fn public_message(&self) -> String {
+        match self {
+            KmsError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
+            other => other.message(),
+        }
+    }
+
+    /// The internal cause of a `KMSInternalException`, for the log only.
+    pub fn details(&self) -> Option<&str> {
+        match self {
+            KmsError::Internal(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The JSON body: `{"__type": ..., "message": ...}`, without `message`
+    /// when there is none (as AWS sends KMSInvalidSignatureException,
+    /// InvalidCiphertextException...).
     pub fn body(&self) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
-            "__type": self.type_name(),
-            "message": self.message(),
-        }))
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            #[serde(rename = "__type")]
+            kind: &'a str,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            message: &'a str,
+        }
+        let message = self.public_message();
+        serde_json::to_vec(&Body {
+            kind: self.type_name(),
+            message: &message,
+        })
         .unwrap_or_else(|_| br#"{"__type":"KMSInternalException"}"#.to_vec())
     }
 
@@ -160,33 +192,100 @@ impl fmt::Display for KmsError {
 
 impl std::error::Error for KmsError {}
 
-impl From<crate::validate::RequestError> for KmsError {
-    fn from(e: crate::validate::RequestError) -> Self {
+impl From<crate::api::validate::RequestError> for KmsError {
+    fn from(e: crate::api::validate::RequestError) -> Self {
         match e {
-            crate::validate::RequestError::Validation(m) => KmsError::Validation(m),
-            crate::validate::RequestError::Serialization(m) => KmsError::Serialization(m),
+            crate::api::validate::RequestError::Validation(m) => KmsError::Validation(m),
+            crate::api::validate::RequestError::Serialization(m) => KmsError::Serialization(m),
         }
     }
 }
 
-impl From<crate::ids::IdError> for KmsError {
-    fn from(e: crate::ids::IdError) -> Self {
-        use crate::ids::IdError;
-        match e {
-            IdError::AliasPrefix | IdError::AliasName(_) | IdError::ReservedAlias(_) => {
-                KmsError::InvalidAliasName(e.to_string())
+/// A custom key store exception of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStoreErrorKind {
+    NameInUse,
+    InvalidState,
+    HasCmks,
+    XksProxyUriInUse,
+    XksProxyUriEndpointInUse,
+    XksProxyUriUnreachable,
+    XksProxyIncorrectAuthenticationCredential,
+    XksProxyInvalidResponse,
+    XksProxyInvalidConfiguration,
+    XksKeyNotFound,
+    XksKeyInvalidConfiguration,
+    XksKeyAlreadyInUse,
+}
+
+impl KeyStoreErrorKind {
+    pub const ALL: [KeyStoreErrorKind; 12] = [
+        KeyStoreErrorKind::NameInUse,
+        KeyStoreErrorKind::InvalidState,
+        KeyStoreErrorKind::HasCmks,
+        KeyStoreErrorKind::XksProxyUriInUse,
+        KeyStoreErrorKind::XksProxyUriEndpointInUse,
+        KeyStoreErrorKind::XksProxyUriUnreachable,
+        KeyStoreErrorKind::XksProxyIncorrectAuthenticationCredential,
+        KeyStoreErrorKind::XksProxyInvalidResponse,
+        KeyStoreErrorKind::XksProxyInvalidConfiguration,
+        KeyStoreErrorKind::XksKeyNotFound,
+        KeyStoreErrorKind::XksKeyInvalidConfiguration,
+        KeyStoreErrorKind::XksKeyAlreadyInUse,
+    ];
+
+    pub fn type_name(self) -> &'static str {
+        use KeyStoreErrorKind::*;
+        match self {
+            NameInUse => "CustomKeyStoreNameInUseException",
+            InvalidState => "CustomKeyStoreInvalidStateException",
+            HasCmks => "CustomKeyStoreHasCMKsException",
+            XksProxyUriInUse => "XksProxyUriInUseException",
+            XksProxyUriEndpointInUse => "XksProxyUriEndpointInUseException",
+            XksProxyUriUnreachable => "XksProxyUriUnreachableException",
+            XksProxyIncorrectAuthenticationCredential => {
+                "XksProxyIncorrectAuthenticationCredentialException"
             }
-            IdError::Arn(_) => KmsError::InvalidArn(e.to_string()),
-            IdError::KeyId(_) => KmsError::NotFound(e.to_string()),
-            IdError::Account(_) => KmsError::Validation(e.to_string()),
+            XksProxyInvalidResponse => "XksProxyInvalidResponseException",
+            XksProxyInvalidConfiguration => "XksProxyInvalidConfigurationException",
+            XksKeyNotFound => "XksKeyNotFoundException",
+            XksKeyInvalidConfiguration => "XksKeyInvalidConfigurationException",
+            XksKeyAlreadyInUse => "XksKeyAlreadyInUseException",
         }
+    }
+}
+
+/// A custom key store exception with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStoreError {
+    pub kind: KeyStoreErrorKind,
+    pub message: String,
+}
+
+impl KeyStoreError {
+    pub fn type_name(&self) -> &'static str {
+        self.kind.type_name()
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// One of each kind (for the model check in `error.rs`).
+    pub fn examples() -> impl Iterator<Item = KeyStoreError> {
+        KeyStoreErrorKind::ALL
+            .into_iter()
+            .map(|kind| KeyStoreError {
+                kind,
+                message: "m".into(),
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Model;
+    use crate::api::model::Model;
 
     fn all() -> Vec<KmsError> {
         use KmsError::*;
@@ -224,7 +323,7 @@ mod tests {
             Internal(m()),
         ]
         .into_iter()
-        .chain(crate::xks::errors::KeyStoreError::examples().map(KeyStore))
+        .chain(KeyStoreError::examples().map(KeyStore))
         .collect()
     }
 
@@ -272,5 +371,30 @@ mod tests {
         );
         assert_eq!(e.status(), 400);
         assert_eq!(KmsError::Internal("x".into()).status(), 500);
+    }
+
+    #[test]
+    fn no_message_member_when_there_is_none() {
+        for e in [
+            KmsError::KmsInvalidSignature(String::new()),
+            KmsError::KmsInvalidMac(String::new()),
+            KmsError::InvalidCiphertext(String::new()),
+            KmsError::Validation(String::new()),
+        ] {
+            let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+            assert_eq!(v, serde_json::json!({ "__type": e.type_name() }));
+        }
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_caller() {
+        let e = KmsError::Internal("The key store failed: disk I/O error at /var/lib".into());
+        let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(v["__type"], "KMSInternalException");
+        assert_eq!(v["message"], INTERNAL_MESSAGE);
+        assert_eq!(
+            e.details(),
+            Some("The key store failed: disk I/O error at /var/lib")
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! blobs are never echoed. A body that does not match the model's types is a
 //! `SerializationException`, as on the AWS JSON protocol.
 
-use crate::model::{Model, Shape, ShapeType};
+use crate::api::model::{Model, Shape, ShapeType};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;

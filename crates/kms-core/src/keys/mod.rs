@@ -21,53 +21,15 @@
 //! everything else is `KMSInvalidStateException`. `PendingReplicaDeletion`
 //! behaves like `PendingDeletion`.
 
+pub mod ids;
+pub mod spec;
+
+pub use crate::api::types::{KeyManagerType, KeySpec, KeyState, KeyUsageType, OriginType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The model's `KeyState` enum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum KeyState {
-    Creating,
-    Enabled,
-    Disabled,
-    PendingDeletion,
-    PendingImport,
-    PendingReplicaDeletion,
-    Unavailable,
-    Updating,
-}
-
 impl KeyState {
-    pub const ALL: [KeyState; 8] = [
-        KeyState::Creating,
-        KeyState::Enabled,
-        KeyState::Disabled,
-        KeyState::PendingDeletion,
-        KeyState::PendingImport,
-        KeyState::PendingReplicaDeletion,
-        KeyState::Unavailable,
-        KeyState::Updating,
-    ];
-
-    /// The wire name (identical to the model's enum value).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Creating => "Creating",
-            KeyState::Enabled => "Enabled",
-            KeyState::Disabled => "Disabled",
-            KeyState::PendingDeletion => "PendingDeletion",
-            KeyState::PendingImport => "PendingImport",
-            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
-            KeyState::Unavailable => "Unavailable",
-            KeyState::Updating => "Updating",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<KeyState> {
-        KeyState::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// The tail of AWS's message for a key in this state: "is disabled." etc.
     fn phrase(self) -> &'static str {
         match self {
@@ -90,133 +52,9 @@ impl KeyState {
     }
 }
 
-impl fmt::Display for KeyState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The operations whose outcome can depend on a key's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    CreateKey,
-    DescribeKey,
-    ListKeys,
-    EnableKey,
-    DisableKey,
-    ScheduleKeyDeletion,
-    CancelKeyDeletion,
-    UpdateKeyDescription,
-    CreateAlias,
-    DeleteAlias,
-    UpdateAlias,
-    ListAliases,
-    TagResource,
-    UntagResource,
-    ListResourceTags,
-    Encrypt,
-    Decrypt,
-    ReEncrypt,
-    GenerateDataKey,
-    GenerateDataKeyWithoutPlaintext,
-    GetKeyPolicy,
-    PutKeyPolicy,
-    ListKeyPolicies,
-    GetKeyRotationStatus,
-    GetPublicKey,
-    Sign,
-    Verify,
-    GenerateMac,
-    VerifyMac,
-    DeriveSharedSecret,
-    Encapsulate,
-    Decapsulate,
-    GenerateDataKeyPair,
-    GenerateDataKeyPairWithoutPlaintext,
-}
+pub use crate::api::Operation;
 
 impl Operation {
-    pub const ALL: [Operation; 34] = [
-        Operation::CreateKey,
-        Operation::DescribeKey,
-        Operation::ListKeys,
-        Operation::EnableKey,
-        Operation::DisableKey,
-        Operation::ScheduleKeyDeletion,
-        Operation::CancelKeyDeletion,
-        Operation::UpdateKeyDescription,
-        Operation::CreateAlias,
-        Operation::DeleteAlias,
-        Operation::UpdateAlias,
-        Operation::ListAliases,
-        Operation::TagResource,
-        Operation::UntagResource,
-        Operation::ListResourceTags,
-        Operation::Encrypt,
-        Operation::Decrypt,
-        Operation::ReEncrypt,
-        Operation::GenerateDataKey,
-        Operation::GenerateDataKeyWithoutPlaintext,
-        Operation::GetKeyPolicy,
-        Operation::PutKeyPolicy,
-        Operation::ListKeyPolicies,
-        Operation::GetKeyRotationStatus,
-        Operation::GetPublicKey,
-        Operation::Sign,
-        Operation::Verify,
-        Operation::GenerateMac,
-        Operation::VerifyMac,
-        Operation::DeriveSharedSecret,
-        Operation::Encapsulate,
-        Operation::Decapsulate,
-        Operation::GenerateDataKeyPair,
-        Operation::GenerateDataKeyPairWithoutPlaintext,
-    ];
-
-    /// The operation name as in `X-Amz-Target: TrentService.<name>`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::CreateKey => "CreateKey",
-            Operation::DescribeKey => "DescribeKey",
-            Operation::ListKeys => "ListKeys",
-            Operation::EnableKey => "EnableKey",
-            Operation::DisableKey => "DisableKey",
-            Operation::ScheduleKeyDeletion => "ScheduleKeyDeletion",
-            Operation::CancelKeyDeletion => "CancelKeyDeletion",
-            Operation::UpdateKeyDescription => "UpdateKeyDescription",
-            Operation::CreateAlias => "CreateAlias",
-            Operation::DeleteAlias => "DeleteAlias",
-            Operation::UpdateAlias => "UpdateAlias",
-            Operation::ListAliases => "ListAliases",
-            Operation::TagResource => "TagResource",
-            Operation::UntagResource => "UntagResource",
-            Operation::ListResourceTags => "ListResourceTags",
-            Operation::Encrypt => "Encrypt",
-            Operation::Decrypt => "Decrypt",
-            Operation::ReEncrypt => "ReEncrypt",
-            Operation::GenerateDataKey => "GenerateDataKey",
-            Operation::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
-            Operation::GetKeyPolicy => "GetKeyPolicy",
-            Operation::PutKeyPolicy => "PutKeyPolicy",
-            Operation::ListKeyPolicies => "ListKeyPolicies",
-            Operation::GetKeyRotationStatus => "GetKeyRotationStatus",
-            Operation::GetPublicKey => "GetPublicKey",
-            Operation::Sign => "Sign",
-            Operation::Verify => "Verify",
-            Operation::GenerateMac => "GenerateMac",
-            Operation::VerifyMac => "VerifyMac",
-            Operation::DeriveSharedSecret => "DeriveSharedSecret",
-            Operation::Encapsulate => "Encapsulate",
-            Operation::Decapsulate => "Decapsulate",
-            Operation::GenerateDataKeyPair => "GenerateDataKeyPair",
-            Operation::GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Operation> {
-        Operation::ALL.into_iter().find(|o| o.name() == name)
-    }
-
     /// Operations that use the key material.
     pub fn is_cryptographic(self) -> bool {
         matches!(
@@ -310,7 +148,20 @@ pub fn check_state(state: KeyState, op: Operation) -> Result<(), StateError> {
         | O::ListResourceTags
         | O::GetKeyPolicy
         | O::ListKeyPolicies
-        | O::GetKeyRotationStatus => Ok(()),
+        | O::GetKeyRotationStatus
+        | O::ListGrants
+        | O::ListRetirableGrants
+        | O::RetireGrant
+        | O::RevokeGrant
+        | O::ListKeyRotations
+        | O::GetKeyLastUsage
+        | O::GenerateRandom
+        | O::CreateCustomKeyStore
+        | O::DescribeCustomKeyStores
+        | O::UpdateCustomKeyStore
+        | O::ConnectCustomKeyStore
+        | O::DisconnectCustomKeyStore
+        | O::DeleteCustomKeyStore => Ok(()),
         _ if matches!(state, S::Creating | S::Updating) => invalid(state),
         O::Encrypt
         | O::Decrypt
@@ -356,6 +207,15 @@ pub fn check_state(state: KeyState, op: Operation) -> Result<(), StateError> {
         | O::UpdateAlias
         | O::TagResource
         | O::UntagResource
+        | O::CreateGrant
+        | O::EnableKeyRotation
+        | O::DisableKeyRotation
+        | O::RotateKeyOnDemand
+        | O::GetParametersForImport
+        | O::ImportKeyMaterial
+        | O::DeleteImportedKeyMaterial
+        | O::ReplicateKey
+        | O::UpdatePrimaryRegion
         | O::PutKeyPolicy => {
             // PutKeyPolicy works on keys pending deletion in AWS.
             if state.is_pending_deletion() && op != O::PutKeyPolicy {
@@ -367,10 +227,6 @@ pub fn check_state(state: KeyState, op: Operation) -> Result<(), StateError> {
     }
 }
 
-pub const KEY_USAGE_ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
-pub const KEY_SPEC_SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
-pub const ORIGIN_AWS_KMS: &str = "AWS_KMS";
-pub const KEY_MANAGER_CUSTOMER: &str = "CUSTOMER";
 pub const DEFAULT_POLICY_NAME: &str = "default";
 
 /// One stored KMS key: everything DescribeKey returns plus tags, the key
@@ -391,10 +247,10 @@ pub struct KeyRecord {
     /// Epoch seconds; set while pending deletion.
     pub deletion_date: Option<f64>,
     pub pending_deletion_window_days: Option<u32>,
-    pub key_usage: String,
-    pub key_spec: String,
-    pub origin: String,
-    pub key_manager: String,
+    pub key_usage: KeyUsageType,
+    pub key_spec: KeySpec,
+    pub origin: OriginType,
+    pub key_manager: KeyManagerType,
     pub multi_region: bool,
     /// The key policy document (JSON text) under the name `default`.
     pub policy: String,
@@ -452,10 +308,10 @@ impl KeyRecord {
             key_state: KeyState::Enabled,
             deletion_date: None,
             pending_deletion_window_days: None,
-            key_usage: KEY_USAGE_ENCRYPT_DECRYPT.to_owned(),
-            key_spec: KEY_SPEC_SYMMETRIC_DEFAULT.to_owned(),
-            origin: ORIGIN_AWS_KMS.to_owned(),
-            key_manager: KEY_MANAGER_CUSTOMER.to_owned(),
+            key_usage: KeyUsageType::EncryptDecrypt,
+            key_spec: KeySpec::SymmetricDefault,
+            origin: OriginType::AwsKms,
+            key_manager: KeyManagerType::Customer,
             multi_region: false,
             policy: policy.unwrap_or_else(|| default_policy(account)),
             tags: BTreeMap::new(),
@@ -543,9 +399,8 @@ mod tests {
     #[test]
     fn every_row_of_the_state_table() {
         let t = table();
-        assert_eq!(t.len(), Operation::ALL.len());
         for (op, row) in t {
-            for (state, want) in KeyState::ALL.into_iter().zip(row) {
+            for (state, want) in KeyState::ALL.iter().copied().zip(row) {
                 let got = check_state(state, op);
                 let ok = match (want, got) {
                     (X::Ok, Ok(())) => true,
@@ -591,7 +446,7 @@ mod tests {
             assert_eq!(Operation::from_name(op.name()), Some(op));
         }
         assert_eq!(Operation::from_name("Nope"), None);
-        for s in KeyState::ALL {
+        for &s in KeyState::ALL {
             assert_eq!(KeyState::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }
@@ -600,7 +455,7 @@ mod tests {
 
     #[test]
     fn model_key_states_match() {
-        let text = include_str!("../model/kms-2014-11-01.json");
+        let text = include_str!("../../model/kms-2014-11-01.json");
         let v: serde_json::Value = serde_json::from_str(text).unwrap();
         let values: Vec<&str> = v["shapes"]["KeyState"]["enum"]
             .as_array()

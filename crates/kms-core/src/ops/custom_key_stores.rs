@@ -12,13 +12,14 @@
 //! Superset of AWS: endpoints may carry a port and name `localhost` or an
 //! IP address. Only PUBLIC_ENDPOINT connectivity exists here (no VPC).
 
-use crate::error::KmsError;
-use crate::keyops::{str_field, Ctx};
+use super::{limit, now, store_error, Ctx};
+use crate::api::error::KmsError;
+use crate::api::types::*;
+use crate::keys::KeyRecord;
 use crate::store::{paginate, CksChange, CustomKeyStoreRecord, StoreError};
 use crate::xks::errors::{self, ks, KeyStoreErrorKind as K};
-use crate::xks::keys::XCtx;
 use crate::xks::registry::{service_metadata, WrongState};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 pub const EXTERNAL_KEY_STORE: &str = "EXTERNAL_KEY_STORE";
@@ -59,17 +60,19 @@ fn refuse(e: KmsError) -> crate::store::Refusal {
 
 /// A new custom key store id: `cks-` and 17 hex digits.
 fn new_id() -> Result<String, KmsError> {
-    let bytes = crate::crypto::random_bytes(9).map_err(crate::keyops::crypto_internal)?;
-    let hex: String = bytes.expose().iter().map(|b| format!("{b:02x}")).collect();
+    let bytes = crate::crypto::random_bytes(9)?;
+    let hex = hex::encode(bytes.expose());
     Ok(format!("cks-{}", &hex[..17]))
 }
 
 /// The credential members, validated by the model already.
-fn credential(body: &Value) -> Option<(String, Zeroizing<String>)> {
-    let c = body.get("XksProxyAuthenticationCredential")?;
+fn credential(
+    c: &Option<XksProxyAuthenticationCredentialType>,
+) -> Option<(String, Zeroizing<String>)> {
+    let c = c.as_ref()?;
     Some((
-        str_field(c, "AccessKeyId")?.to_owned(),
-        Zeroizing::new(str_field(c, "RawSecretAccessKey")?.to_owned()),
+        c.access_key_id.as_str().to_owned(),
+        Zeroizing::new(c.raw_secret_access_key.as_str().to_owned()),
     ))
 }
 
@@ -79,20 +82,24 @@ fn check_endpoint(endpoint: &str) -> Result<(), KmsError> {
         .map_err(|e| validation(format!("XksProxyUriEndpoint {endpoint} is not valid: {e}")))
 }
 
-fn check_connectivity(body: &Value) -> Result<(), KmsError> {
-    match str_field(body, "XksProxyConnectivity") {
-        None | Some(PUBLIC_ENDPOINT) => {}
+fn check_connectivity(
+    connectivity: Option<XksProxyConnectivityType>,
+    vpc_name: &Option<String>,
+    vpc_owner: &Option<String>,
+) -> Result<(), KmsError> {
+    match connectivity {
+        None | Some(XksProxyConnectivityType::PublicEndpoint) => {}
         Some(other) => {
             return Err(KmsError::UnsupportedOperation(format!(
                 "XksProxyConnectivity {other} is not supported by kms-core; use {PUBLIC_ENDPOINT}."
             )))
         }
     }
-    for vpc in [
-        "XksProxyVpcEndpointServiceName",
-        "XksProxyVpcEndpointServiceOwner",
+    for (vpc, value) in [
+        ("XksProxyVpcEndpointServiceName", vpc_name),
+        ("XksProxyVpcEndpointServiceOwner", vpc_owner),
     ] {
-        if body.get(vpc).is_some_and(|v| !v.is_null()) {
+        if value.is_some() {
             return Err(validation(format!(
                 "{vpc} is valid only when XksProxyConnectivity is VPC_ENDPOINT_SERVICE."
             )));
@@ -133,7 +140,7 @@ fn uniqueness(
 
 /// GetHealthStatus with the record's settings (Create/UpdateCustomKeyStore).
 async fn probe(
-    x: &XCtx<'_>,
+    x: &Ctx<'_>,
     r: &CustomKeyStoreRecord,
     operation: &str,
 ) -> Result<xks_client::XksClient, KmsError> {
@@ -146,7 +153,7 @@ async fn probe(
     let client = xks_client::XksClient::new(&config).map_err(|e| errors::management_error(&e))?;
     let mut metadata = service_metadata(operation);
     metadata.kms_request_id = Some(x.request_id.to_owned());
-    metadata.aws_principal_arn = Some(x.ctx.caller.principal_arn.clone());
+    metadata.aws_principal_arn = Some(x.caller.principal_arn.clone());
     let health = client
         .get_health_status(&metadata)
         .await
@@ -166,10 +173,7 @@ async fn probe(
 }
 
 fn ns<'a>(ctx: &'a Ctx<'_>) -> (&'a str, &'a str) {
-    (
-        ctx.caller.scope.account.as_str(),
-        ctx.caller.scope.region.as_str(),
-    )
+    (ctx.account(), ctx.region())
 }
 
 fn find(ctx: &Ctx<'_>, id: &str) -> Result<CustomKeyStoreRecord, KmsError> {
@@ -181,54 +185,65 @@ fn find(ctx: &Ctx<'_>, id: &str) -> Result<CustomKeyStoreRecord, KmsError> {
         .ok_or_else(|| not_found(id))
 }
 
-pub async fn create(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
-    let ctx = x.ctx;
-    match str_field(body, "CustomKeyStoreType") {
-        Some(EXTERNAL_KEY_STORE) => {}
-        None | Some("AWS_CLOUDHSM") => {
+pub async fn create(
+    ctx: &Ctx<'_>,
+    req: CreateCustomKeyStoreRequest,
+) -> Result<CreateCustomKeyStoreResponse, KmsError> {
+    match req.custom_key_store_type {
+        Some(CustomKeyStoreType::ExternalKeyStore) => {}
+        None | Some(CustomKeyStoreType::AwsCloudhsm) => {
             return Err(KmsError::UnsupportedOperation(
                 "CloudHSM key stores are not supported by kms-core; use CustomKeyStoreType EXTERNAL_KEY_STORE.".into(),
             ))
         }
-        Some(other) => return Err(validation(format!("Unknown CustomKeyStoreType {other}."))),
     }
-    for cloudhsm in [
-        "CloudHsmClusterId",
-        "KeyStorePassword",
-        "TrustAnchorCertificate",
+    for (cloudhsm, given) in [
+        ("CloudHsmClusterId", req.cloud_hsm_cluster_id.is_some()),
+        ("KeyStorePassword", req.key_store_password.is_some()),
+        (
+            "TrustAnchorCertificate",
+            req.trust_anchor_certificate.is_some(),
+        ),
     ] {
-        if body.get(cloudhsm).is_some_and(|v| !v.is_null()) {
+        if given {
             return Err(validation(format!(
                 "{cloudhsm} is valid only for AWS_CLOUDHSM key stores."
             )));
         }
     }
-    let required = |name: &str| {
-        str_field(body, name).map(str::to_owned).ok_or_else(|| {
+    let required = |name: &str, value: &Option<String>| {
+        value.clone().ok_or_else(|| {
             validation(format!(
                 "{name} is required when CustomKeyStoreType is EXTERNAL_KEY_STORE."
             ))
         })
     };
-    let uri_endpoint = required("XksProxyUriEndpoint")?;
-    let uri_path = required("XksProxyUriPath")?;
-    required("XksProxyConnectivity")?;
-    check_connectivity(body)?;
+    let uri_endpoint = required("XksProxyUriEndpoint", &req.xks_proxy_uri_endpoint)?;
+    let uri_path = required("XksProxyUriPath", &req.xks_proxy_uri_path)?;
+    if req.xks_proxy_connectivity.is_none() {
+        return Err(validation(
+            "XksProxyConnectivity is required when CustomKeyStoreType is EXTERNAL_KEY_STORE.",
+        ));
+    }
+    check_connectivity(
+        req.xks_proxy_connectivity,
+        &req.xks_proxy_vpc_endpoint_service_name,
+        &req.xks_proxy_vpc_endpoint_service_owner,
+    )?;
     check_endpoint(&uri_endpoint)?;
-    let (access_key_id, secret) = credential(body).ok_or_else(|| {
-        validation(
-            "XksProxyAuthenticationCredential is required when CustomKeyStoreType is EXTERNAL_KEY_STORE.",
-        )
-    })?;
+    let (access_key_id, secret) =
+        credential(&req.xks_proxy_authentication_credential).ok_or_else(|| {
+            validation(
+                "XksProxyAuthenticationCredential is required when CustomKeyStoreType is EXTERNAL_KEY_STORE.",
+            )
+        })?;
     let (account, region) = ns(ctx);
     let record = CustomKeyStoreRecord {
         id: new_id()?,
         account: account.to_owned(),
         region: region.to_owned(),
-        name: str_field(body, "CustomKeyStoreName")
-            .unwrap_or_default()
-            .to_owned(),
-        creation_date: crate::keyops::now(),
+        name: req.custom_key_store_name.clone(),
+        creation_date: now(),
         store_type: EXTERNAL_KEY_STORE.to_owned(),
         uri_endpoint,
         uri_path,
@@ -241,7 +256,7 @@ pub async fn create(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
     // atomically with the insert.
     let existing = ctx.store.custom_key_stores(account, region);
     uniqueness(&record, &existing)?;
-    probe(x, &record, "CreateCustomKeyStore").await?;
+    probe(ctx, &record, "CreateCustomKeyStore").await?;
     let id = record.id.clone();
     let mut pending = Some(record);
     ctx.store
@@ -256,54 +271,117 @@ pub async fn create(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
             Ok(CksChange::Put(Box::new(r)))
         })
         .map_err(|e| unwrap_refusal(e, &id))?;
-    Ok(json!({ "CustomKeyStoreId": id }))
+    Ok(CreateCustomKeyStoreResponse {
+        custom_key_store_id: Some(id),
+    })
 }
 
-fn entry(x: &XCtx<'_>, r: &CustomKeyStoreRecord) -> Value {
-    let (state, code) = x.registry.describe(&r.id);
-    let mut m = Map::new();
-    m.insert("CustomKeyStoreId".into(), json!(r.id));
-    m.insert("CustomKeyStoreName".into(), json!(r.name));
-    m.insert("CustomKeyStoreType".into(), json!(r.store_type));
-    m.insert("ConnectionState".into(), json!(state));
-    if let Some(code) = code {
-        m.insert("ConnectionErrorCode".into(), json!(code));
-    }
-    m.insert("CreationDate".into(), json!(r.creation_date));
-    m.insert(
-        "XksProxyConfiguration".into(),
-        json!({
-            "AccessKeyId": r.access_key_id,
-            "Connectivity": r.connectivity,
-            "UriEndpoint": r.uri_endpoint,
-            "UriPath": r.uri_path,
-        }),
-    );
-    // kms-core extension (not in the AWS model; SDKs ignore it): the
-    // latest health check of a connected store.
-    if let Some(h) = x.registry.conn(&r.id).and_then(|c| c.health.clone()) {
-        let mut health = json!({
-            "LastCheckedDate": h.checked_at,
-            "Status": if h.error_code.is_none() { "HEALTHY" } else { "UNHEALTHY" },
+/// A described store: the model's entry and kms-core's extension (not in
+/// the AWS model; SDKs ignore it), the latest health check of a connected
+/// store.
+#[derive(Debug, Serialize)]
+pub struct DescribedStore {
+    #[serde(flatten)]
+    pub entry: CustomKeyStoresListEntry,
+    #[serde(rename = "XksProxyHealth", skip_serializing_if = "Option::is_none")]
+    pub health: Option<StoreHealth>,
+}
+
+/// kms-core's `XksProxyHealth` extension.
+#[derive(Debug, Serialize)]
+pub struct StoreHealth {
+    #[serde(rename = "LastCheckedDate")]
+    pub last_checked_date: f64,
+    #[serde(rename = "Status")]
+    pub status: &'static str,
+    #[serde(rename = "XksProxyFleetSize", skip_serializing_if = "Option::is_none")]
+    pub fleet_size: Option<u64>,
+    #[serde(rename = "EkmFleetDetails", skip_serializing_if = "Option::is_none")]
+    pub ekm_fleet_details: Option<Vec<EkmInstance>>,
+}
+
+/// One external key manager instance in [`StoreHealth`].
+#[derive(Debug, Serialize)]
+pub struct EkmInstance {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Model")]
+    pub model: String,
+    #[serde(rename = "HealthStatus")]
+    pub health_status: String,
+}
+
+/// DescribeCustomKeyStores' response with the extension.
+#[derive(Debug, Serialize)]
+pub struct DescribeResponse {
+    #[serde(rename = "CustomKeyStores")]
+    pub custom_key_stores: Vec<DescribedStore>,
+    #[serde(rename = "Truncated")]
+    pub truncated: bool,
+    #[serde(rename = "NextMarker", skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+fn entry(ctx: &Ctx<'_>, r: &CustomKeyStoreRecord) -> DescribedStore {
+    let (state, code) = ctx.registry.describe(&r.id);
+    let health = ctx
+        .registry
+        .conn(&r.id)
+        .and_then(|c| c.health.clone())
+        .map(|h| StoreHealth {
+            last_checked_date: h.checked_at,
+            status: if h.error_code.is_none() {
+                "HEALTHY"
+            } else {
+                "UNHEALTHY"
+            },
+            fleet_size: h
+                .response
+                .as_ref()
+                .map(|r| u64::from(r.xks_proxy_fleet_size)),
+            ekm_fleet_details: h.response.as_ref().map(|r| {
+                r.ekm_fleet_details
+                    .iter()
+                    .map(|d| EkmInstance {
+                        id: d.id.clone(),
+                        model: d.model.clone(),
+                        health_status: d.health_status.clone(),
+                    })
+                    .collect()
+            }),
         });
-        if let Some(resp) = &h.response {
-            health["XksProxyFleetSize"] = json!(resp.xks_proxy_fleet_size);
-            health["EkmFleetDetails"] = json!(resp
-                .ekm_fleet_details
-                .iter()
-                .map(|d| json!({"Id": d.id, "Model": d.model, "HealthStatus": d.health_status}))
-                .collect::<Vec<_>>());
-        }
-        m.insert("XksProxyHealth".into(), health);
+    DescribedStore {
+        entry: CustomKeyStoresListEntry {
+            custom_key_store_id: Some(r.id.clone()),
+            custom_key_store_name: Some(r.name.clone()),
+            custom_key_store_type: CustomKeyStoreType::parse(&r.store_type),
+            connection_state: ConnectionStateType::parse(state),
+            connection_error_code: code.and_then(ConnectionErrorCodeType::parse),
+            creation_date: Some(r.creation_date),
+            xks_proxy_configuration: Some(XksProxyConfigurationType {
+                access_key_id: Some(crate::api::blob::SensitiveString(Zeroizing::new(
+                    r.access_key_id.clone(),
+                ))),
+                connectivity: XksProxyConnectivityType::parse(&r.connectivity),
+                uri_endpoint: Some(r.uri_endpoint.clone()),
+                uri_path: Some(r.uri_path.clone()),
+                vpc_endpoint_service_name: None,
+                vpc_endpoint_service_owner: None,
+            }),
+            cloud_hsm_cluster_id: None,
+            trust_anchor_certificate: None,
+        },
+        health,
     }
-    Value::Object(m)
 }
 
-pub fn describe(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
-    let ctx = x.ctx;
+pub fn describe(
+    ctx: &Ctx<'_>,
+    req: DescribeCustomKeyStoresRequest,
+) -> Result<DescribeResponse, KmsError> {
     let (account, region) = ns(ctx);
-    let by_id = str_field(body, "CustomKeyStoreId");
-    let by_name = str_field(body, "CustomKeyStoreName");
+    let by_id = req.custom_key_store_id.as_deref();
+    let by_name = req.custom_key_store_name.as_deref();
     if by_id.is_some() && by_name.is_some() {
         return Err(validation(
             "Specify either CustomKeyStoreId or CustomKeyStoreName, not both.",
@@ -325,54 +403,61 @@ pub fn describe(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
             )));
         }
     }
-    let limit = body.get("Limit").and_then(Value::as_u64).unwrap_or(100) as usize;
     let page = paginate(
         selected.into_iter().map(|r| (r.id.clone(), r)),
-        limit,
-        str_field(body, "Marker"),
+        limit(req.limit),
+        req.marker.as_deref(),
     )
     .map_err(|_| KmsError::InvalidMarker("Invalid marker".into()))?;
-    let stores: Vec<Value> = page.items.iter().map(|r| entry(x, r)).collect();
-    let mut out = json!({ "CustomKeyStores": stores, "Truncated": page.next_marker.is_some() });
-    if let Some(m) = page.next_marker {
-        out["NextMarker"] = json!(m);
-    }
-    Ok(out)
+    Ok(DescribeResponse {
+        custom_key_stores: page.items.iter().map(|r| entry(ctx, r)).collect(),
+        truncated: page.next_marker.is_some(),
+        next_marker: page.next_marker,
+    })
 }
 
-pub async fn update(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
-    let ctx = x.ctx;
+pub async fn update(ctx: &Ctx<'_>, req: UpdateCustomKeyStoreRequest) -> Result<(), KmsError> {
+    let x = ctx;
     let (account, region) = ns(ctx);
-    let id = str_field(body, "CustomKeyStoreId")
-        .unwrap_or_default()
-        .to_owned();
+    let id = req.custom_key_store_id.clone();
     let current = find(ctx, &id)?;
-    for cloudhsm in ["CloudHsmClusterId", "KeyStorePassword"] {
-        if body.get(cloudhsm).is_some_and(|v| !v.is_null()) {
+    for (cloudhsm, given) in [
+        ("CloudHsmClusterId", req.cloud_hsm_cluster_id.is_some()),
+        ("KeyStorePassword", req.key_store_password.is_some()),
+    ] {
+        if given {
             return Err(validation(format!(
                 "{cloudhsm} is valid only for AWS_CLOUDHSM key stores."
             )));
         }
     }
-    check_connectivity(body)?;
+    check_connectivity(
+        req.xks_proxy_connectivity,
+        &req.xks_proxy_vpc_endpoint_service_name,
+        &req.xks_proxy_vpc_endpoint_service_owner,
+    )?;
     let (state, _) = x.registry.describe(&id);
     let mut next = current.clone();
-    if let Some(n) = str_field(body, "NewCustomKeyStoreName") {
-        next.name = n.to_owned();
+    if let Some(n) = &req.new_custom_key_store_name {
+        next.name.clone_from(n);
     }
-    if let Some((ak, sk)) = credential(body) {
+    if let Some((ak, sk)) = credential(&req.xks_proxy_authentication_credential) {
         next.access_key_id = ak;
         next.secret_access_key = sk;
     }
-    if let Some(p) = str_field(body, "XksProxyUriPath") {
-        next.uri_path = p.to_owned();
+    if let Some(p) = &req.xks_proxy_uri_path {
+        next.uri_path.clone_from(p);
     }
-    let endpoint_changes = str_field(body, "XksProxyUriEndpoint")
-        .is_some_and(|e| e != current.uri_endpoint)
-        || str_field(body, "XksProxyConnectivity").is_some_and(|c| c != current.connectivity);
-    if let Some(e) = str_field(body, "XksProxyUriEndpoint") {
+    let endpoint_changes = req
+        .xks_proxy_uri_endpoint
+        .as_ref()
+        .is_some_and(|e| *e != current.uri_endpoint)
+        || req
+            .xks_proxy_connectivity
+            .is_some_and(|c| c.as_str() != current.connectivity);
+    if let Some(e) = &req.xks_proxy_uri_endpoint {
         check_endpoint(e)?;
-        next.uri_endpoint = e.to_owned();
+        next.uri_endpoint.clone_from(e);
     }
     if endpoint_changes && state != "DISCONNECTED" {
         return Err(invalid_state(
@@ -407,7 +492,7 @@ pub async fn update(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
         // A connected store continues with the new credential/path.
         x.registry.replace_client(&id, client);
     }
-    Ok(json!({}))
+    Ok(())
 }
 
 fn set_connect_requested(
@@ -426,9 +511,9 @@ fn set_connect_requested(
         .ok_or_else(|| not_found(id))
 }
 
-pub fn connect(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
-    let id = str_field(body, "CustomKeyStoreId").unwrap_or_default();
-    find(x.ctx, id)?;
+pub fn connect(x: &Ctx<'_>, req: ConnectCustomKeyStoreRequest) -> Result<(), KmsError> {
+    let id = req.custom_key_store_id.as_str();
+    find(x, id)?;
     if let (state @ "FAILED", _) = x.registry.describe(id) {
         return Err(invalid_state(
             id,
@@ -436,16 +521,16 @@ pub fn connect(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
             "disconnected before it is connected again",
         ));
     }
-    let record = set_connect_requested(x.ctx, id, true)?;
+    let record = set_connect_requested(x, id, true)?;
     x.registry.connect(&record).map_err(|WrongState(s)| {
         invalid_state(id, s, "disconnected before it is connected again")
     })?;
-    Ok(json!({}))
+    Ok(())
 }
 
-pub fn disconnect(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
-    let id = str_field(body, "CustomKeyStoreId").unwrap_or_default();
-    find(x.ctx, id)?;
+pub fn disconnect(x: &Ctx<'_>, req: DisconnectCustomKeyStoreRequest) -> Result<(), KmsError> {
+    let id = req.custom_key_store_id.as_str();
+    find(x, id)?;
     if x.registry.describe(id).0 == "DISCONNECTED" {
         return Err(invalid_state(
             id,
@@ -453,24 +538,22 @@ pub fn disconnect(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
             "connected, connecting or failed",
         ));
     }
-    set_connect_requested(x.ctx, id, false)?;
+    set_connect_requested(x, id, false)?;
     x.registry
         .disconnect(id)
         .map_err(|WrongState(s)| invalid_state(id, s, "connected, connecting or failed"))?;
-    Ok(json!({}))
+    Ok(())
 }
 
-pub fn delete(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
-    let ctx = x.ctx;
-    let id = str_field(body, "CustomKeyStoreId")
-        .unwrap_or_default()
-        .to_owned();
+pub fn delete(ctx: &Ctx<'_>, req: DeleteCustomKeyStoreRequest) -> Result<(), KmsError> {
+    let x = ctx;
+    let id = req.custom_key_store_id;
     find(ctx, &id)?;
     let (state, _) = x.registry.describe(&id);
     if state != "DISCONNECTED" {
         return Err(invalid_state(&id, state, "DISCONNECTED"));
     }
-    let keys = crate::xks::keys::keys_of_store(ctx, &id)?;
+    let keys = keys_of_store(ctx, &id)?;
     if !keys.is_empty() {
         return Err(ks(
             K::HasCmks,
@@ -487,5 +570,26 @@ pub fn delete(x: &XCtx<'_>, body: &Value) -> Result<Value, KmsError> {
             Ok(CksChange::Delete)
         })
         .map_err(|e| unwrap_refusal(e, &id))?;
-    Ok(json!({}))
+    Ok(())
+}
+
+/// The KMS keys of a custom key store (every state).
+pub fn keys_of_store(ctx: &Ctx<'_>, store_id: &str) -> Result<Vec<KeyRecord>, KmsError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = ctx
+            .store
+            .list_keys(ctx.account(), ctx.region(), 1000, marker.as_deref())
+            .map_err(|e| store_error(e, ""))?;
+        out.extend(
+            page.items
+                .into_iter()
+                .filter(|r| r.custom_key_store_id.as_deref() == Some(store_id)),
+        );
+        match page.next_marker {
+            Some(m) => marker = Some(m),
+            None => return Ok(out),
+        }
+    }
 }
