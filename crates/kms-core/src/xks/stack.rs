@@ -62,7 +62,7 @@ pub async fn start_local_proxy(dir: &Path, listen: SocketAddr) -> anyhow::Result
         let ca = Ca::new("kms-core demo CA")?;
         ca.server(&["localhost", "127.0.0.1"])?
             .write(&dir, "server")?;
-        ca.client(CLIENT_NAME, &[], None)?.write(&dir, "client")?;
+        ca.kms_client(CLIENT_NAME, None)?.write(&dir, "client")?;
         std::fs::write(dir.join("ca.pem"), ca.cert_pem())?;
     }
     let cred_path = dir.join("xks-credential.json");
