@@ -8,6 +8,7 @@
 pub mod asymmetric;
 pub mod asymops;
 pub mod auth;
+pub mod authz;
 pub mod crypto;
 pub mod custom_key_stores;
 pub mod ed25519ph;
