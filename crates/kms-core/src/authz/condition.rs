@@ -623,7 +623,7 @@ impl Condition {
                 use base64::Engine;
                 base64::engine::general_purpose::STANDARD
                     .decode(v)
-                    .is_ok_and(|x| ps.iter().any(|p| *p == x))
+                    .is_ok_and(|x| ps.contains(&x))
             }
             Values::Cidrs(ps) => v
                 .parse::<IpAddr>()

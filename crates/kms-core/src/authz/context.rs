@@ -56,7 +56,10 @@ impl Caller {
 
     /// The account root user (never limited by identity policies).
     pub fn is_account_root(&self) -> bool {
-        self.arn == format!("arn:aws:iam::{}:root", self.account)
+        self.arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|r| r.strip_suffix(":root"))
+            == Some(self.account.as_str())
     }
 }
 

@@ -267,7 +267,6 @@ fn scan<'a>(policy: &'a PolicyDocument, input: &AuthzInput<'_>) -> Scan<'a> {
         account: None,
     };
     for s in &policy.statements {
-        // Cheap rejections first: most statements fail on the action.
         if let StatementMatch::Applies(pm) = match_statement(s, input) {
             match (s.effect, pm) {
                 (Effect::Deny, _) => {
@@ -357,7 +356,9 @@ pub fn authorize<'a>(input: &AuthzInput<'a>) -> Decision<'a> {
         None if !input.strict => identity = Some(IdentityBasis::ImplicitAdmin),
         None => {}
     }
-    if caller.is_account_root() && caller.account == input.key.account {
+    // The root user has every IAM permission of its own account (also
+    // for another account's key that its account may use).
+    if caller.is_account_root() {
         identity = identity.or(Some(IdentityBasis::AccountRoot));
     }
     let same_account = caller.account == input.key.account;

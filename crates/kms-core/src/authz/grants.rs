@@ -634,6 +634,16 @@ mod tests {
         assert!(!g.allows(G::Encrypt, KeyClass::Symmetric, Some(&ctx(&[("a", "1")]))));
     }
 
+    /// Key class, grantee, operations, constraints, name, expected message.
+    type Case = (
+        KeyClass,
+        &'static str,
+        Vec<String>,
+        Option<GrantConstraints>,
+        Option<&'static str>,
+        &'static str,
+    );
+
     #[test]
     fn create_grant_checks() {
         let ops = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -651,14 +661,7 @@ mod tests {
             ok.operations,
             vec![GrantOperation::Decrypt, GrantOperation::Encrypt]
         );
-        let cases: Vec<(
-            KeyClass,
-            &str,
-            Vec<String>,
-            Option<GrantConstraints>,
-            Option<&str>,
-            &str,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 KeyClass::Symmetric,
                 "nobody",

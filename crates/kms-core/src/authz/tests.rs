@@ -9,6 +9,9 @@ use super::policy::{default_policy, PolicyDocument, PolicyKind, MAX_POLICY_BYTES
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Encryption context pairs of a table row.
+type Pairs = &'static [(&'static str, &'static str)];
+
 const A: &str = "111122223333";
 const B: &str = "444455556666";
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -288,6 +291,13 @@ fn cross_account() {
         .message()
         .unwrap()
         .contains("no identity-based policy allows the kms:DescribeKey action"));
+    // The other account's root user has every IAM permission of its account.
+    let other_root = format!("arn:aws:iam::{B}:root");
+    assert!(Fx::new(&other_root, &p).strict().allowed());
+    assert!(!Fx::new(&other_root, &p)
+        .strict()
+        .action("kms:Encrypt")
+        .allowed());
     // A direct ARN of another account also needs the identity side.
     let p = one(
         "Allow",
@@ -433,7 +443,7 @@ fn string_operators() {
     let ec = |pairs: &'static [(&'static str, &'static str)]| {
         move |fx: &mut Fx| fx.ctx = Some(map(pairs))
     };
-    let cases: Vec<(&str, &'static [(&str, &str)], bool)> = vec![
+    let cases: Vec<(&str, Pairs, bool)> = vec![
         (
             r#"{"StringEquals":{"kms:EncryptionContext:Dept":"IT"}}"#,
             &[("Dept", "IT")],
@@ -585,7 +595,7 @@ fn multivalued_keys_and_qualifiers() {
     };
     let none = |fx: &mut Fx| fx.ctx = None;
     let k = "kms:EncryptionContextKeys";
-    let cases: Vec<(String, &'static [(&str, &str)], bool)> = vec![
+    let cases: Vec<(String, Pairs, bool)> = vec![
         (
             format!(r#"{{"ForAnyValue:StringEquals":{{"{k}":["a","b"]}}}}"#),
             &[("a", "1"), ("z", "1")],
@@ -1321,10 +1331,8 @@ fn explain_traces_every_statement() {
 
 #[test]
 fn denial_messages_never_echo_policy_text() {
-    let p = format!(
-        r#"{{"Statement":[{{"Sid":"SecretSid","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{{"StringEquals":{{"kms:EncryptionContext:x":"hidden-value"}}}}}}]}}"#
-    );
-    let fx = Fx::new(ALICE, &p).ctx(&[("x", "hidden-value")]);
+    let p = r#"{"Statement":[{"Sid":"SecretSid","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:x":"hidden-value"}}}]}"#;
+    let fx = Fx::new(ALICE, p).ctx(&[("x", "hidden-value")]);
     let m = fx.message().unwrap();
     assert!(
         !m.contains("SecretSid") && !m.contains("hidden-value"),

@@ -171,7 +171,7 @@ impl<P: Persist> Cached<P> {
     pub fn load_grants(
         &self,
         grants: Vec<crate::authz::grants::Grant>,
-        tokens: Vec<(String, String, String)>,
+        tokens: Vec<super::grants::TokenRow>,
     ) {
         for g in grants {
             self.grants.insert(Arc::new(g));

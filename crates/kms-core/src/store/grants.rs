@@ -22,6 +22,9 @@ const SHARDS: usize = 16;
 /// The grants of one key, in creation order.
 pub type KeyGrants = Arc<[Arc<Grant>]>;
 
+/// One stored grant token: (digest, key id, grant id).
+pub type TokenRow = (String, String, String);
+
 /// What [`super::Store::create_grant`] did.
 #[derive(Debug, Clone)]
 pub struct CreatedGrant {
@@ -258,7 +261,7 @@ pub(super) fn delete_of_key(conn: &Connection, key_id: &str) -> StoreResult<()> 
 }
 
 /// Every grant (in creation order) and every token digest.
-pub(super) fn load(conn: &Connection) -> StoreResult<(Vec<Grant>, Vec<(String, String, String)>)> {
+pub(super) fn load(conn: &Connection) -> StoreResult<(Vec<Grant>, Vec<TokenRow>)> {
     let mut grants = Vec::new();
     {
         let mut stmt =
