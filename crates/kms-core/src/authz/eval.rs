@@ -412,3 +412,32 @@ pub fn authorize<'a>(input: &AuthzInput<'a>) -> Decision<'a> {
         None => decide(false, Reason::NoKeyPolicyAllow),
     }
 }
+
+/// AWS's message when a new key policy would lock the caller out.
+pub const LOCKOUT_MESSAGE: &str =
+    "The new key policy will not allow you to update the key policy in the future.";
+
+/// The policy lockout safety check of PutKeyPolicy and CreateKey: unless
+/// the request sets BypassPolicyLockoutSafetyCheck, the caller must still
+/// be allowed `kms:PutKeyPolicy` on the key under `new_policy` (its
+/// identity policies and grants as in `input`). The error is the text of
+/// MalformedPolicyDocumentException.
+pub fn lockout_check(
+    new_policy: &PolicyDocument,
+    input: &AuthzInput<'_>,
+    bypass: bool,
+) -> Result<(), super::policy::PolicyError> {
+    if bypass {
+        return Ok(());
+    }
+    let probe = AuthzInput {
+        action: "kms:PutKeyPolicy",
+        key_policy: new_policy,
+        ..input.clone()
+    };
+    if authorize(&probe).allowed {
+        Ok(())
+    } else {
+        Err(super::policy::PolicyError(LOCKOUT_MESSAGE.into()))
+    }
+}

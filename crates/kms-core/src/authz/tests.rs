@@ -1339,3 +1339,40 @@ fn denial_messages_never_echo_policy_text() {
         "{m}"
     );
 }
+
+#[test]
+fn lockout_safety_check() {
+    use super::eval::{lockout_check, LOCKOUT_MESSAGE};
+    let fx = Fx::new(ALICE, &default_policy(A))
+        .strict()
+        .identity(&[r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#]);
+    // A policy that only lets bob administer the key locks alice out.
+    let bob_only = key_policy(&one(
+        "Allow",
+        &format!(r#"{{"AWS":"{BOB}"}}"#),
+        r#""kms:*""#,
+        "",
+    ));
+    let e = fx.run(|i| lockout_check(&bob_only, i, false)).unwrap_err();
+    assert_eq!(e.0, LOCKOUT_MESSAGE);
+    let k: crate::error::KmsError = e.into();
+    assert_eq!(k.type_name(), "MalformedPolicyDocumentException");
+    assert!(
+        fx.run(|i| lockout_check(&bob_only, i, true)).is_ok(),
+        "bypass"
+    );
+    // The default policy keeps alice (delegation + her identity policy).
+    let default = key_policy(&default_policy(A));
+    assert!(fx.run(|i| lockout_check(&default, i, false)).is_ok());
+    // A policy that allows her everything but PutKeyPolicy locks her out.
+    let no_put = key_policy(
+        &one(
+            "Allow",
+            &format!(r#"{{"AWS":"{ALICE}"}}"#),
+            r#""kms:*""#,
+            "",
+        )
+        .replace(r#""Action":"kms:*""#, r#""NotAction":"kms:PutKeyPolicy""#),
+    );
+    assert!(fx.run(|i| lockout_check(&no_put, i, false)).is_err());
+}
