@@ -375,6 +375,11 @@ pub fn check_create_grant(
         }
     }
     ops.sort_unstable();
+    if ops == [GrantOperation::CreateGrant] {
+        return Err(GrantError::Validation(
+            "Grants must not contain only the CreateGrant operation.".into(),
+        ));
+    }
     let refused: Vec<&str> = ops
         .iter()
         .filter(|o| !o.allowed_for(class))
@@ -734,6 +739,14 @@ mod tests {
                 }),
                 None,
                 "symmetric encryption",
+            ),
+            (
+                KeyClass::Symmetric,
+                role,
+                ops(&["CreateGrant", "CreateGrant"]),
+                None,
+                None,
+                "must not contain only the CreateGrant operation",
             ),
             (
                 KeyClass::Symmetric,
