@@ -182,6 +182,25 @@ pub enum PrincipalMatch {
     Account,
 }
 
+/// Whether a principal ARN of a policy names the caller: its ARN, or its
+/// role (for an assumed-role session) — a role is named by account and
+/// role name, whatever its path (role names are unique in an account).
+fn names_caller(x: &str, c: &Caller) -> bool {
+    if x == c.arn || x == c.principal_arn {
+        return true;
+    }
+    role_of(x).is_some_and(|r| role_of(&c.principal_arn) == Some(r))
+}
+
+/// (account, role name) of a role ARN.
+fn role_of(a: &str) -> Option<(&str, &str)> {
+    let rest = a.strip_prefix("arn:")?;
+    let (_partition, rest) = rest.split_once(":iam::")?;
+    let (account, path) = rest.split_once(':')?;
+    let name = path.strip_prefix("role/")?.rsplit('/').next()?;
+    Some((account, name))
+}
+
 fn match_principals(p: &Negatable<Principals>, c: &Caller) -> PrincipalMatch {
     let ps = &p.items;
     if !p.not {
@@ -192,9 +211,7 @@ fn match_principals(p: &Negatable<Principals>, c: &Caller) -> PrincipalMatch {
         for a in &ps.aws {
             match a {
                 AwsPrincipal::Any => return PrincipalMatch::Direct,
-                AwsPrincipal::Arn(x) if *x == c.arn || *x == c.principal_arn => {
-                    return PrincipalMatch::Direct
-                }
+                AwsPrincipal::Arn(x) if names_caller(x, c) => return PrincipalMatch::Direct,
                 AwsPrincipal::Account(a) if *a == c.account => best = PrincipalMatch::Account,
                 _ => {}
             }
@@ -206,7 +223,7 @@ fn match_principals(p: &Negatable<Principals>, c: &Caller) -> PrincipalMatch {
         let listed = ps.any
             || ps.aws.iter().any(|a| match a {
                 AwsPrincipal::Any => true,
-                AwsPrincipal::Arn(x) => *x == c.arn || *x == c.principal_arn,
+                AwsPrincipal::Arn(x) => names_caller(x, c),
                 AwsPrincipal::Account(a) => *a == c.account && c.is_account_root(),
             });
         if listed {

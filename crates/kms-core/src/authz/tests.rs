@@ -260,6 +260,16 @@ fn direct_allow_in_the_key_policy_is_enough_in_the_same_account() {
         "",
     );
     assert!(Fx::new(SESSION, &p).strict().allowed());
+    // A role with a path names the sessions of that role too.
+    let p = one(
+        "Allow",
+        r#"{"AWS":"arn:aws:iam::111122223333:role/team/app"}"#,
+        r#""kms:*""#,
+        "",
+    );
+    assert!(Fx::new(SESSION, &p).strict().allowed());
+    let p = p.replace("role/team/app", "role/team/other");
+    assert!(!Fx::new(SESSION, &p).strict().allowed());
     // Principal "*" allows anyone of the account directly.
     let p = one("Allow", r#""*""#, r#""kms:Decrypt""#, "");
     assert!(Fx::new(BOB, &p).strict().allowed());
