@@ -254,14 +254,11 @@ fn parse_statement(index: usize, v: &Value, kind: PolicyKind) -> Result<Statemen
     let sid = match m.get("Sid") {
         None => None,
         Some(Value::String(s)) => {
-            if !s
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_' || c == '-')
-            {
-                // KMS accepts spaces in Sids (the default policy has them);
-                // anything else outside [A-Za-z0-9 _-] is refused.
+            // Key policies use free-text Sids ("Enable IAM User
+            // Permissions"); only control characters are refused.
+            if s.chars().any(char::is_control) {
                 return err(format!(
-                    "Statement {n}: the Sid may hold only letters, digits, spaces, '_' and '-'."
+                    "Statement {n}: the Sid may not contain control characters."
                 ));
             }
             Some(s.clone())

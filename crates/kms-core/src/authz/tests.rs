@@ -1205,12 +1205,7 @@ fn malformed_policies_have_precise_messages() {
             )),
             "Sids must be unique",
         ),
-        (
-            doc(
-                r#"{"Sid":"a.b","Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}"#,
-            ),
-            "the Sid may hold only",
-        ),
+        (doc("{\"Sid\":\"a\\u0007b\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kms:*\",\"Resource\":\"*\"}"), "control characters"),
         (
             format!(
                 r#"{{"Statement":[{ok_stmt}],"Id":"{}"}}"#,
@@ -1241,6 +1236,7 @@ fn malformed_policies_have_precise_messages() {
     for text in [
         r#"{"Statement":{"Effect":"Deny","NotPrincipal":{"AWS":["111122223333","arn:aws:sts::111122223333:assumed-role/r/s"]},"Action":"kms:*","Resource":"*"}}"#,
         r#"{"Statement":{"Effect":"Allow","Principal":{"Service":["logs.us-east-1.amazonaws.com"],"AWS":"*"},"Action":["kms:Encrypt*"],"Resource":["*"]}}"#,
+        r#"{"Statement":{"Sid":"Allow use of the key (prod.): apps","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}}"#,
         r#"{"Version":"2008-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/path/r"},"Action":"*","NotResource":"arn:aws:kms:*:*:key/x"}}"#,
     ] {
         PolicyDocument::parse(text, PolicyKind::Key).unwrap_or_else(|e| panic!("{e}: {text}"));
