@@ -70,6 +70,10 @@ pub enum Reason<'a> {
     },
     /// No key policy statement and no grant allowed it.
     NoKeyPolicyAllow,
+    /// An operation without a key: the identity side allowed it.
+    Identity { identity: IdentityBasis<'a> },
+    /// An operation without a key: no identity policy allowed it.
+    NoIdentityPolicyAllow,
     /// The key policy allowed the account (delegation) but no identity
     /// policy of the caller allowed it.
     NoIdentityAllow { statement: &'a Statement },
@@ -93,10 +97,18 @@ impl Decision<'_> {
         if self.allowed {
             return None;
         }
-        let head = format!(
-            "User: {} is not authorized to perform: {} on resource: {}",
-            self.caller_arn, self.action, self.resource_arn
-        );
+        // Operations without a resource (CreateKey, ListKeys...) name none.
+        let head = if self.resource_arn.is_empty() {
+            format!(
+                "User: {} is not authorized to perform: {}",
+                self.caller_arn, self.action
+            )
+        } else {
+            format!(
+                "User: {} is not authorized to perform: {} on resource: {}",
+                self.caller_arn, self.action, self.resource_arn
+            )
+        };
         Some(match self.reason {
             Reason::ExplicitDeny {
                 source: PolicySource::KeyPolicy,
@@ -106,7 +118,7 @@ impl Decision<'_> {
                 source: PolicySource::IdentityPolicy(_),
                 ..
             } => format!("{head} with an explicit deny in an identity-based policy"),
-            Reason::NoIdentityAllow { .. } => format!(
+            Reason::NoIdentityAllow { .. } | Reason::NoIdentityPolicyAllow => format!(
                 "{head} because no identity-based policy allows the {} action",
                 self.action
             ),
@@ -131,17 +143,7 @@ impl Decision<'_> {
             } => format!(
                 "key policy {} allows the caller's account, and {}",
                 statement.label(),
-                match identity {
-                    IdentityBasis::Statement { policy, statement } => format!(
-                        "identity policy {} {} allows",
-                        policy + 1,
-                        statement.label()
-                    ),
-                    IdentityBasis::ImplicitAdmin => {
-                        "the caller has no identity policies (treated as Allow kms:* on *)".into()
-                    }
-                    IdentityBasis::AccountRoot => "the caller is the account root user".into(),
-                }
+                identity_text(identity)
             ),
             Reason::Grant { grant, via_token } => format!(
                 "grant {}{} allows {}",
@@ -160,6 +162,8 @@ impl Decision<'_> {
             Reason::NoKeyPolicyAllow => {
                 "no key policy statement and no grant allows the caller".into()
             }
+            Reason::Identity { identity } => identity_text(identity),
+            Reason::NoIdentityPolicyAllow => "no identity policy of the caller allows".into(),
             Reason::NoIdentityAllow { statement } => format!(
                 "key policy {} allows only through the caller's identity policies, and none allows",
                 statement.label()
@@ -169,6 +173,22 @@ impl Decision<'_> {
             "{verdict} {} by {} on {}: {why}",
             self.action, self.caller_arn, self.resource_arn
         )
+    }
+}
+
+fn identity_text(identity: IdentityBasis<'_>) -> String {
+    match identity {
+        IdentityBasis::Statement { policy, statement } => {
+            format!(
+                "identity policy {} {} allows",
+                policy + 1,
+                statement.label()
+            )
+        }
+        IdentityBasis::ImplicitAdmin => {
+            "the caller has no identity policies (treated as Allow kms:* on *)".into()
+        }
+        IdentityBasis::AccountRoot => "the caller is the account root user".into(),
     }
 }
 
@@ -456,5 +476,56 @@ pub fn lockout_check(
         Ok(())
     } else {
         Err(super::policy::PolicyError(LOCKOUT_MESSAGE.into()))
+    }
+}
+
+/// Authorizes an operation that names no key (CreateKey, ListKeys,
+/// ListAliases, GenerateRandom, the custom key store operations,
+/// ListRetirableGrants): only the caller's identity policies decide, as in
+/// AWS. `input.key_policy` and the grants are ignored (pass
+/// [`super::policy::NO_POLICY`] and empty slices); `input.key.arn` is the
+/// resource the identity policies' `Resource` is matched against (`"*"`
+/// matches any; empty: no resource in the denial message), and the other
+/// key facts carry the request's values (CreateKey's `kms:KeySpec`...).
+pub fn authorize_without_key<'a>(input: &AuthzInput<'a>) -> Decision<'a> {
+    let decide = |allowed, reason| Decision {
+        allowed,
+        reason,
+        action: input.action,
+        caller_arn: &input.caller.arn,
+        resource_arn: input.key.arn,
+    };
+    let caller = input.caller;
+    let mut allow = None;
+    match &caller.identity_policies {
+        Some(policies) => {
+            for (i, p) in policies.iter().enumerate() {
+                let s = scan(p, input);
+                if let Some(statement) = s.deny {
+                    return decide(
+                        false,
+                        Reason::ExplicitDeny {
+                            source: PolicySource::IdentityPolicy(i),
+                            statement,
+                        },
+                    );
+                }
+                if allow.is_none() {
+                    allow = s.direct.map(|statement| IdentityBasis::Statement {
+                        policy: i,
+                        statement,
+                    });
+                }
+            }
+        }
+        None if !input.strict => allow = Some(IdentityBasis::ImplicitAdmin),
+        None => {}
+    }
+    if caller.is_account_root() {
+        allow = allow.or(Some(IdentityBasis::AccountRoot));
+    }
+    match allow {
+        Some(identity) => decide(true, Reason::Identity { identity }),
+        None => decide(false, Reason::NoIdentityPolicyAllow),
     }
 }

@@ -57,7 +57,7 @@ pub mod policy;
 pub mod wildcard;
 
 pub use context::{AuthzInput, Caller, KeyFacts, RequestFacts};
-pub use eval::{authorize, lockout_check, Decision, Reason};
+pub use eval::{authorize, authorize_without_key, lockout_check, Decision, Reason};
 pub use grants::{Grant, GrantConstraints, GrantOperation};
 pub use policy::{PolicyDocument, PolicyError, PolicyKind};
 

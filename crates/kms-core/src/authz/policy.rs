@@ -135,6 +135,16 @@ pub struct PolicyDocument {
     pub statements: Vec<Statement>,
 }
 
+/// A key policy with no statements, for operations that name no key
+/// ([`super::eval::authorize_without_key`] ignores it).
+pub static NO_POLICY: PolicyDocument = PolicyDocument {
+    text: String::new(),
+    kind: PolicyKind::Key,
+    version: None,
+    id: None,
+    statements: Vec::new(),
+};
+
 const VERSIONS: [&str; 2] = ["2012-10-17", "2008-10-17"];
 
 fn err<T>(msg: impl Into<String>) -> Result<T, PolicyError> {

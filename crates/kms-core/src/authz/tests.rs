@@ -1382,3 +1382,43 @@ fn lockout_safety_check() {
     );
     assert!(fx.run(|i| lockout_check(&no_put, i, false)).is_err());
 }
+
+#[test]
+fn operations_without_a_key_use_identity_policies_only() {
+    use super::eval::authorize_without_key;
+    use super::policy::NO_POLICY;
+    let mut fx = Fx::new(ALICE, &default_policy(A)).action("kms:CreateKey");
+    fx.key_arn = String::new();
+    fx.key_spec = "RSA_2048".into();
+    let run = |fx: &Fx| {
+        fx.run(|i| {
+            let i = AuthzInput {
+                key_policy: &NO_POLICY,
+                ..i.clone()
+            };
+            let d = authorize_without_key(&i);
+            (d.allowed, d.access_denied_message(), d.summary())
+        })
+    };
+    assert!(run(&fx).0, "no identity policies: implicit admin");
+    let mut strict = Fx { strict: true, ..fx };
+    let (ok, msg, _) = run(&strict);
+    assert!(!ok);
+    assert_eq!(
+        msg.unwrap(),
+        format!("User: {ALICE} is not authorized to perform: kms:CreateKey because no identity-based policy allows the kms:CreateKey action")
+    );
+    strict.caller = strict.caller.clone().with_identity_policies(vec![identity(
+        r#"{"Statement":[{"Effect":"Allow","Action":"kms:Create*","Resource":"*","Condition":{"StringLike":{"kms:KeySpec":"RSA_*"}}}]}"#,
+    )]);
+    let (ok, _, summary) = run(&strict);
+    assert!(ok, "{summary}");
+    assert!(
+        summary.contains("identity policy 1 statement 1 allows"),
+        "{summary}"
+    );
+    strict.key_spec = "HMAC_256".into();
+    assert!(!run(&strict).0);
+    // The key policy is not consulted (NO_POLICY has no statements).
+    assert!(NO_POLICY.statements.is_empty());
+}
