@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod authz;
 pub mod clock;
 pub mod context;
 pub mod crypto;

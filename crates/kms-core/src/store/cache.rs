@@ -37,6 +37,23 @@ pub trait Persist: Send {
     fn delete_custom_key_store(&mut self, _id: &str) -> StoreResult<()> {
         Ok(())
     }
+    /// Inserts a grant (when `new`) and registers a token digest for it.
+    fn put_grant(
+        &mut self,
+        _grant: &crate::authz::grants::Grant,
+        _new: bool,
+        _token_digest: &str,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Deletes a grant and its tokens.
+    fn delete_grant(&mut self, _key_id: &str, _grant_id: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Deletes every grant of a key.
+    fn delete_grants_of_key(&mut self, _key_id: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -56,6 +73,8 @@ pub struct Cached<P: Persist> {
     /// Keys whose stored record cannot be read, by (account, region, id):
     /// why. Requests naming them fail with an internal error.
     unreadable: RwLock<HashMap<(String, String, String), String>>,
+    /// Grants by key, and grant token digests.
+    grants: super::grants::GrantIndex,
     writer: Mutex<P>,
 }
 
@@ -108,6 +127,7 @@ impl<P: Persist> Cached<P> {
             namespaces: RwLock::new(HashMap::new()),
             custom_key_stores: RwLock::new(BTreeMap::new()),
             unreadable: RwLock::new(HashMap::new()),
+            grants: super::grants::GrantIndex::default(),
             writer: Mutex::new(persist),
         }
     }
@@ -157,6 +177,20 @@ impl<P: Persist> Cached<P> {
     /// Loads one custom key store into the cache (used when opening a store).
     pub fn load_custom_key_store(&self, record: super::CustomKeyStoreRecord) {
         write(&self.custom_key_stores).insert(record.id.clone(), record);
+    }
+
+    /// Loads grants and token digests (used when opening a store).
+    pub fn load_grants(
+        &self,
+        grants: Vec<crate::authz::grants::Grant>,
+        tokens: Vec<super::grants::TokenRow>,
+    ) {
+        for g in grants {
+            self.grants.insert(Arc::new(g));
+        }
+        for (digest, key_id, grant_id) in tokens {
+            self.grants.add_token(&digest, &key_id, &grant_id);
+        }
     }
 
     /// Runs `f` on the persistence layer under the writer lock.
@@ -257,6 +291,8 @@ impl<P: Persist> Store for Cached<P> {
             .ok_or(StoreError::NotFound)?;
         w.delete_key(key_id)?;
         write(self.shard(key_id)).remove(key_id);
+        // The rows went with the key (ON DELETE CASCADE).
+        self.grants.remove_key(key_id);
         if let Some(n) = write(&self.namespaces).get_mut(&ns(account, region)) {
             n.keys.remove(key_id);
             n.aliases.retain(|_, a| a.target_key_id != key_id);
@@ -393,6 +429,111 @@ impl<P: Persist> Store for Cached<P> {
                 Ok(None)
             }
         }
+    }
+
+    fn create_grant(
+        &self,
+        grant: crate::authz::grants::Grant,
+        token_digest: &str,
+    ) -> StoreResult<super::CreatedGrant> {
+        use crate::authz::grants::{GrantError, MAX_GRANTS_PER_KEY};
+        let mut w = self.lock_writer();
+        self.key(&grant.account, &grant.region, &grant.key_id)
+            .ok_or(StoreError::NotFound)?;
+        let existing = self.grants.of_key(&grant.key_id);
+        if grant.name.is_some() {
+            if let Some(same) = existing.iter().find(|g| g.same_parameters(&grant)) {
+                w.put_grant(same, false, token_digest)?;
+                self.grants
+                    .add_token(token_digest, &same.key_id, &same.grant_id);
+                return Ok(super::CreatedGrant {
+                    grant: same.clone(),
+                    existed: true,
+                });
+            }
+        }
+        if existing.len() >= MAX_GRANTS_PER_KEY {
+            return Err(StoreError::Rejected(Box::new(GrantError::LimitExceeded(
+                format!("The request was rejected because the KMS key already has {MAX_GRANTS_PER_KEY} grants."),
+            ))));
+        }
+        if existing.iter().any(|g| g.grant_id == grant.grant_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        w.put_grant(&grant, true, token_digest)?;
+        let grant = Arc::new(grant);
+        self.grants.insert(grant.clone());
+        self.grants
+            .add_token(token_digest, &grant.key_id, &grant.grant_id);
+        Ok(super::CreatedGrant {
+            grant,
+            existed: false,
+        })
+    }
+
+    fn grants_of_key(&self, key_id: &str) -> super::KeyGrants {
+        self.grants.of_key(key_id)
+    }
+
+    fn grant_by_token(&self, token_digest: &str) -> Option<Arc<crate::authz::grants::Grant>> {
+        self.grants.by_token(token_digest)
+    }
+
+    fn list_grants(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        grant_id: Option<&str>,
+        grantee_principal: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>> {
+        self.key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        self.grants
+            .list(key_id, grant_id, grantee_principal, limit, marker)
+    }
+
+    fn list_retirable_grants(
+        &self,
+        retiring_principal: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>> {
+        self.grants.retirable(retiring_principal, limit, marker)
+    }
+
+    fn delete_grant(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        grant_id: &str,
+    ) -> StoreResult<Arc<crate::authz::grants::Grant>> {
+        let mut w = self.lock_writer();
+        self.key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        self.grants
+            .find(key_id, grant_id)
+            .ok_or(StoreError::NotFound)?;
+        w.delete_grant(key_id, grant_id)?;
+        self.grants
+            .remove(key_id, grant_id)
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn delete_grants_of_key(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+    ) -> StoreResult<usize> {
+        let mut w = self.lock_writer();
+        self.key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        w.delete_grants_of_key(key_id)?;
+        Ok(self.grants.remove_key(key_id))
     }
 
     fn alias(&self, account: &str, region: &str, name: &str) -> Option<AliasRecord> {

@@ -23,6 +23,7 @@
 
 pub mod cache;
 pub mod custom_key_stores;
+pub mod grants;
 pub mod memory;
 pub mod sqlite;
 
@@ -36,6 +37,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use custom_key_stores::{CksChange, CksDecision, CustomKeyStoreRecord};
+pub use grants::{CreatedGrant, KeyGrants};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -297,6 +299,64 @@ pub trait Store: Send + Sync {
         id: &str,
         decide: CksDecision<'_>,
     ) -> StoreResult<Option<CustomKeyStoreRecord>>;
+
+    /// Creates a grant on its key (`grant.account`, `grant.region`,
+    /// `grant.key_id`), or — when a grant of the key has the same Name and
+    /// the same parameters — answers with that grant (CreateGrant's
+    /// idempotency). `token_digest` is registered for the grant either
+    /// way. `NotFound` if the key is not in the namespace;
+    /// [`StoreError::Rejected`] with a
+    /// [`crate::authz::grants::GrantError::LimitExceeded`] past
+    /// [`crate::authz::grants::MAX_GRANTS_PER_KEY`].
+    fn create_grant(
+        &self,
+        grant: crate::authz::grants::Grant,
+        token_digest: &str,
+    ) -> StoreResult<CreatedGrant>;
+
+    /// The key's grants, from the cache. Hot path (authorization).
+    fn grants_of_key(&self, key_id: &str) -> KeyGrants;
+
+    /// The grant a grant token (by digest) names, if it still exists.
+    fn grant_by_token(&self, token_digest: &str) -> Option<Arc<crate::authz::grants::Grant>>;
+
+    /// ListGrants: the key's grants ordered by grant id, optionally only
+    /// one grant id and/or one grantee principal. `NotFound` if the key is
+    /// not in the namespace.
+    #[allow(clippy::too_many_arguments)]
+    fn list_grants(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        grant_id: Option<&str>,
+        grantee_principal: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>>;
+
+    /// ListRetirableGrants: grants of any key whose retiring principal is
+    /// `retiring_principal`, ordered by (key id, grant id).
+    fn list_retirable_grants(
+        &self,
+        retiring_principal: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>>;
+
+    /// Deletes one grant (RetireGrant, RevokeGrant) with its tokens;
+    /// `NotFound` if the key or the grant does not exist.
+    fn delete_grant(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        grant_id: &str,
+    ) -> StoreResult<Arc<crate::authz::grants::Grant>>;
+
+    /// Deletes every grant of a key; returns how many there were.
+    fn delete_grants_of_key(&self, account: &str, region: &str, key_id: &str)
+        -> StoreResult<usize>;
 
     /// Adds or overwrites tags.
     fn tag_key(
