@@ -44,6 +44,8 @@ pub(crate) struct Conn {
     last_active_seq: AtomicU64,
     /// Told when the connection must close to make room.
     pub(crate) shed: Notify,
+    /// Told when a request starts or ends (the idle deadline moves).
+    activity: Notify,
 }
 
 impl Conn {
@@ -66,6 +68,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.registry.touch(&self.conn);
         self.conn.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.conn.activity.notify_one();
     }
 }
 
@@ -185,6 +188,7 @@ impl Registry {
             last_active_ms: AtomicU64::new(0),
             last_active_seq: AtomicU64::new(0),
             shed: Notify::new(),
+            activity: Notify::new(),
         });
         self.touch(&conn);
         inner.conns.insert(id, Arc::clone(&conn));
@@ -213,6 +217,7 @@ impl Registry {
         conn.in_flight.fetch_add(1, Ordering::AcqRel);
         conn.requests.fetch_add(1, Ordering::AcqRel);
         self.touch(conn);
+        conn.activity.notify_one();
         InFlight {
             conn: Arc::clone(conn),
             registry: Arc::clone(self),
@@ -248,13 +253,17 @@ pub(crate) async fn idle_expired(
     idle: Duration,
 ) {
     loop {
-        let wait = match registry.idle_remaining(conn, first, idle) {
+        match registry.idle_remaining(conn, first, idle) {
             Some(d) if d.is_zero() => return,
-            Some(d) => d,
-            // A request in flight: look again one idle period later.
-            None => idle,
-        };
-        tokio::time::sleep(wait).await;
+            Some(d) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = conn.activity.notified() => {}
+                }
+            }
+            // A request in flight: nothing to time until it ends.
+            None => conn.activity.notified().await,
+        }
     }
 }
 
