@@ -632,4 +632,40 @@ secret_access_key = "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE"
         let same_path = twice.replacen("name = \"a\"", "name = \"b\"", 1);
         assert!(err(&same_path).contains("used by another key store"));
     }
+
+    #[test]
+    fn connection_limits_default_and_override() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(
+            c.server.connections.limits(),
+            http_shell::ConnectionLimits::default()
+        );
+        let text = GOOD.replace(
+            "plain_http = true",
+            "plain_http = true\n[server.connections]\nfirst_request_timeout_ms = 2500\nh2_keepalive_interval_ms = 0\nmax_connections_per_client = 8",
+        );
+        let c = Config::parse(&text).unwrap();
+        c.validate().unwrap();
+        let l = c.server.connections.limits();
+        assert_eq!(
+            l.first_request_timeout,
+            std::time::Duration::from_millis(2500)
+        );
+        assert_eq!(l.h2_keepalive_interval, None);
+        assert_eq!(l.max_connections_per_client, Some(8));
+        assert_eq!(
+            l.idle_timeout,
+            http_shell::ConnectionLimits::default().idle_timeout
+        );
+        let zero = GOOD.replace(
+            "plain_http = true",
+            "plain_http = true\n[server.connections]\nidle_timeout_ms = 0",
+        );
+        assert!(err(&zero).contains("[server.connections]"));
+        let unknown = GOOD.replace(
+            "plain_http = true",
+            "plain_http = true\n[server.connections]\nidle_ms = 5",
+        );
+        assert!(err(&unknown).contains("unknown field"));
+    }
 }
