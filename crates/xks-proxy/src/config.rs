@@ -110,7 +110,7 @@ impl ConnectionsConfig {
             self.idle_timeout_ms,
             self.h2_keepalive_timeout_ms,
         ];
-        if timeouts.iter().any(|t| *t == Some(0)) {
+        if timeouts.contains(&Some(0)) {
             bail!("[server.connections] timeouts must be positive");
         }
         if self.max_connections == Some(0) || self.max_connections_per_client == Some(0) {
