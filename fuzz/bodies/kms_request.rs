@@ -45,7 +45,7 @@ pub fn run(data: &[u8]) {
         http::HeaderValue::from_static("application/x-amz-json-1.1"),
     );
     headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_static(
-        "AWS4-HMAC-SHA256 Credential=111122223333/20250101/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000",
+        "AWS4-HMAC-SHA256 Credential=111122223333/20250101/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000",
     ));
     headers.insert(
         http::header::HOST,
