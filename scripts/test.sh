@@ -28,3 +28,11 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== end-to-end: kms-core with the aws CLI and boto3"
 bash scripts/e2e-kms.sh
+
+# ---- issue 17: fuzzing (short run of every target; the corpora are also
+# replayed on stable by the fuzz_replay tests above). FUZZ_SECONDS=0 skips.
+if [ "${FUZZ_SECONDS:-15}" != "0" ]; then
+  echo "== fuzz: every target for ${FUZZ_SECONDS:-15}s"
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+fi
+# ---- end issue 17

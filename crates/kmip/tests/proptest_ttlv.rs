@@ -38,7 +38,11 @@ fn item() -> impl Strategy<Value = Item> {
 #[test]
 fn encode_then_decode_is_the_identity() {
     let mut runner = TestRunner::new(Config {
-        cases: 512,
+        // PROPTEST_CASES for a longer run.
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512),
         failure_persistence: None,
         ..Config::default()
     });

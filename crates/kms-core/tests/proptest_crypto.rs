@@ -78,9 +78,13 @@ impl Service {
     }
 }
 
+/// `cases` by default (CI), `PROPTEST_CASES` for a longer run.
 fn runner(cases: u32) -> TestRunner {
     TestRunner::new(Config {
-        cases,
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases),
         failure_persistence: None,
         ..Config::default()
     })

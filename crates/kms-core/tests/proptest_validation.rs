@@ -16,9 +16,13 @@ fn raw_model() -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// `cases` by default (CI), `PROPTEST_CASES` for a longer run.
 fn runner(cases: u32) -> TestRunner {
     TestRunner::new(Config {
-        cases,
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases),
         failure_persistence: None,
         ..Config::default()
     })
