@@ -7,11 +7,33 @@ killed, or until its stdin reaches end of file: the test process holds the
 other end of that pipe, so the server goes when the tests go, however they
 end (a leaked handle, a static, a panic, SIGKILL). TLS 1.2 only (PyKMIP's "TLS1.2" suite) with ECDHE-ECDSA-AES-GCM.
 """
+import ctypes
+import multiprocessing.util
 import os
+import signal
 import sys
 import threading
 
 from kmip.services.server import server as kmip_server
+
+
+def die_with_parent():
+    """PR_SET_PDEATHSIG: this process gets SIGKILL when its parent dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
+
+
+class _Anchor:
+    pass
+
+
+# PyKMIP forks helpers (its multiprocessing Manager, the policy monitor):
+# each dies with this process, which a SIGKILL from the tests would
+# otherwise leave them behind.
+_ANCHOR = _Anchor()
+multiprocessing.util.register_after_fork(_ANCHOR, lambda _: die_with_parent())
 
 
 def exit_with_parent():
