@@ -6,6 +6,11 @@
       the next request: "acknowledged".
   kms_client.py check PORT ACKED          every acknowledged key, alias and
       ciphertext is intact; prints acknowledged vs found; exit 1 otherwise.
+  kms_client.py fill PORT ACKED           writes (as load, one client) until
+      20 requests in a row fail (the disk is full); prints the errors seen;
+      exit 1 if the server stopped answering or an error was not a proper
+      AWS JSON error.
+  kms_client.py write PORT ACKED          one successful write round.
 
 kms-core runs in development auth mode: any well-formed SigV4 header.
 """
@@ -123,8 +128,61 @@ def check(port, acked_path):
     return 0 if ok else 1
 
 
+def write_round(port, out):
+    """CreateKey, CreateAlias, Encrypt; acknowledges what succeeded.
+    Returns the (status, __type) of each failure."""
+    failures = []
+    s, r = call(port, "CreateKey", {"Description": "drill " + "x" * 2000})
+    if s != 200:
+        return [(s, r.get("__type"))]
+    key = r["KeyMetadata"]["KeyId"]
+    out.write(json.dumps({"key": key}) + "\n")
+    alias = "alias/drill-" + uuid.uuid4().hex
+    s, r = call(port, "CreateAlias", {"AliasName": alias, "TargetKeyId": key})
+    if s == 200:
+        out.write(json.dumps({"alias": alias, "key": key}) + "\n")
+    else:
+        failures.append((s, r.get("__type")))
+    pt = base64.b64encode(os.urandom(32)).decode()
+    s, r = call(port, "Encrypt", {"KeyId": key, "Plaintext": pt, "EncryptionContext": {"drill": "kill9"}})
+    if s == 200:
+        out.write(json.dumps({"ct": r["CiphertextBlob"], "pt": pt, "key": key}) + "\n")
+    else:
+        failures.append((s, r.get("__type")))
+    out.flush()
+    return failures
+
+
+def fill(port, acked_path):
+    seen = {}
+    in_a_row = 0
+    rounds = 0
+    with open(acked_path, "a") as out:
+        while in_a_row < 20 and rounds < 100000:
+            rounds += 1
+            try:
+                failures = write_round(port, out)
+            except (OSError, ValueError) as e:
+                print("fill: the server stopped answering properly: %r" % (e,))
+                return 1
+            for f in failures:
+                seen[f] = seen.get(f, 0) + 1
+            in_a_row = in_a_row + 1 if failures else 0
+    print("fill: %d write rounds; errors while full: %s" % (
+        rounds, ", ".join("%s %s x%d" % (s, t, n) for (s, t), n in sorted(seen.items(), key=str)) or "none"))
+    bad = [k for k in seen if k[1] is None or not (400 <= k[0] < 600)]
+    return 1 if bad or not seen else 0
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "load":
         load(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4])
+    elif sys.argv[1] == "fill":
+        sys.exit(fill(int(sys.argv[2]), sys.argv[3]))
+    elif sys.argv[1] == "write":
+        with open(sys.argv[3], "a") as out:
+            failures = write_round(int(sys.argv[2]), out)
+        print("write after space returned: %s" % ("ok" if not failures else failures))
+        sys.exit(1 if failures else 0)
     else:
         sys.exit(check(int(sys.argv[2]), sys.argv[3]))
