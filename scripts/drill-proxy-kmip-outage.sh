@@ -33,7 +33,7 @@ KDIR="$(dirname "$KMIP_CA")"
 kmip_pids() {
   local f cmd
   for f in /proc/[0-9]*/cmdline; do
-    cmd="$(tr '\0' ' ' < "$f" 2>/dev/null)" || continue
+    cmd="$( { tr '\0' ' ' < "$f"; } 2>/dev/null )" || continue
     case "$cmd" in *launcher.py*"$KDIR"*) f="${f#/proc/}"; echo -n "${f%/cmdline} " ;; esac
   done
 }
