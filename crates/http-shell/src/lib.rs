@@ -57,7 +57,7 @@ impl Default for ShellLimits {
 /// shutdown before they are cut.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// How long a connection closed for idleness or to make room may take to
+/// How long a connection closed for idleness may take to
 /// say goodbye (HTTP/2 GOAWAY) before it is cut.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -288,8 +288,9 @@ async fn serve_connection<I, S>(
         _ = conn.as_mut() => return,
         _ = stopped(watch.stop) => SHUTDOWN_GRACE,
         _ = watch.conn.shed.notified() => {
+            // Closed at once: room is needed now (its descriptor too).
             tracing::debug!(%peer, "idle connection closed to make room");
-            CLOSE_GRACE
+            return;
         }
         _ = registry::idle_expired(
             watch.registry,

@@ -222,9 +222,11 @@ async fn ordinary_client_is_served_while_idle_sockets_exceed_the_open_file_limit
     }
     eprintln!("{closed} of {idle_count} idle connections were shed");
     assert!(closed >= idle_count - child.max, "only {closed} shed");
-    assert_eq!(
-        child.log_lines("accept failed"),
-        0,
+    // Shed connections give their descriptors back at once, but a burst
+    // may still meet EMFILE for a moment (then an idle one is shed): at
+    // most one log line for it.
+    assert!(
+        child.log_lines("accept failed") <= 1,
         "{:?}",
         child.stderr.lock().unwrap()
     );

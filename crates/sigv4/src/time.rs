@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// out-of-range fields and dates before 1970.
 pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    // ASCII only: the fields below are sliced by byte position (a
+    // multi-byte character there would split).
+    if b.len() != 16 || !s.is_ascii() || b[8] != b'T' || b[15] != b'Z' {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -85,6 +87,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the sigv4_authorization fuzz target: a multi-byte
+    /// character inside a field panicked when the field was sliced.
+    #[test]
+    fn non_ascii_dates_are_refused_not_a_panic() {
+        assert_eq!(parse_amz_date("201\u{a0}830T123600Z"), None);
+        assert_eq!(parse_amz_date("2015083\u{a0}T12360Z"), None);
+        assert_eq!(
+            parse_amz_date("\u{20ac}\u{20ac}\u{20ac}\u{20ac}\u{20ac}Z"),
+            None
+        );
+        assert!(parse_amz_date("20150830T123600Z").is_some());
+    }
 
     #[test]
     fn known_dates() {
