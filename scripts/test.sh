@@ -32,3 +32,16 @@ echo "== end-to-end: kms-core with the aws CLI and boto3"
 bash scripts/e2e-kms.sh
 echo "== end-to-end: the conformance HTML report in headless Chromium"
 bash scripts/e2e-conformance-report.sh
+
+# ---- issue 17: fuzzing (short run of every target; the corpora are also
+# replayed on stable by the fuzz_replay tests above; FUZZ_SECONDS=0 skips)
+# and the fault drills (scripts/drill-*.sh, each prints what it checked).
+if [ "${FUZZ_SECONDS:-15}" != "0" ]; then
+  echo "== fuzz: every target for ${FUZZ_SECONDS:-15}s"
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+fi
+echo "== fault drills (short form): kill -9 under load, disk full, KMIP outage"
+bash scripts/drill-kms-kill9.sh 2 2
+bash scripts/drill-kms-diskfull.sh
+bash scripts/drill-proxy-kmip-outage.sh 3
+# ---- end issue 17

@@ -72,7 +72,9 @@ impl PyKmip {
             .arg(d.join("launcher.py"))
             .arg(port.to_string())
             .arg(d)
-            .stdin(Stdio::null())
+            // Held open by `Child` for the server's life: at its end of file
+            // (this process gone, however) the launcher exits.
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -71,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
+    http_shell::raise_open_file_limit();
     let auth = match &cli.credentials {
         Some(path) => {
             let text = std::fs::read_to_string(path)

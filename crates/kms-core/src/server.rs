@@ -66,9 +66,7 @@ pub async fn start(
     };
     let limits = ShellLimits {
         max_body_bytes: MAX_BODY_BYTES,
-        request_timeout: Duration::from_secs(30),
-        handshake_timeout: Duration::from_secs(10),
-        max_header_bytes: 16 * 1024,
+        ..ShellLimits::default()
     };
     let (tx, rx) = oneshot::channel::<()>();
     let shell_limits = limits.clone();

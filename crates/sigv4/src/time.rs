@@ -11,8 +11,9 @@ const AMZ_DATE: &[BorrowedFormatItem<'static>] =
 /// Parses `20150830T123600Z`. Returns `None` for anything else, including
 /// out-of-range fields and dates before 1970.
 pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    // `time` accepts a sign before the year; the header never has one.
-    if s.len() != 16 || !s.as_bytes()[0].is_ascii_digit() {
+    // ASCII only (a multi-byte character must not reach byte slicing), and
+    // `time` accepts a sign before the year, which the header never has.
+    if s.len() != 16 || !s.is_ascii() || !s.as_bytes()[0].is_ascii_digit() {
         return None;
     }
     let t = PrimitiveDateTime::parse(s, AMZ_DATE).ok()?.assume_utc();
@@ -37,6 +38,19 @@ pub fn format_amz_date(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the sigv4_authorization fuzz target: a multi-byte
+    /// character inside a field panicked when the field was sliced.
+    #[test]
+    fn non_ascii_dates_are_refused_not_a_panic() {
+        assert_eq!(parse_amz_date("201\u{a0}830T123600Z"), None);
+        assert_eq!(parse_amz_date("2015083\u{a0}T12360Z"), None);
+        assert_eq!(
+            parse_amz_date("\u{20ac}\u{20ac}\u{20ac}\u{20ac}\u{20ac}Z"),
+            None
+        );
+        assert!(parse_amz_date("20150830T123600Z").is_some());
+    }
 
     #[test]
     fn known_dates() {

@@ -53,6 +53,71 @@ pub struct ServerConfig {
     /// Unauthenticated `GET` path for load-balancer health checks.
     #[serde(default = "default_lb_path")]
     pub load_balancer_health_path: String,
+    /// Connection deadlines and caps (`[server.connections]`).
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
+}
+
+/// `[server.connections]`: every key optional, defaults from
+/// [`http_shell::ConnectionLimits::default`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    pub handshake_timeout_ms: Option<u64>,
+    /// A connection that has not sent a request's headers this long after
+    /// the accept is closed.
+    pub first_request_timeout_ms: Option<u64>,
+    pub header_timeout_ms: Option<u64>,
+    /// A connection without a request in flight this long is closed.
+    pub idle_timeout_ms: Option<u64>,
+    /// HTTP/2 PING interval; 0 turns pings off.
+    pub h2_keepalive_interval_ms: Option<u64>,
+    pub h2_keepalive_timeout_ms: Option<u64>,
+    /// Kept below the open-file limit in any case.
+    pub max_connections: Option<usize>,
+    /// Per client address (IPv4) or /64 (IPv6); no cap when absent.
+    pub max_connections_per_client: Option<usize>,
+}
+
+impl ConnectionsConfig {
+    /// The shell's limits: the defaults with this table's values over them.
+    pub fn limits(&self) -> http_shell::ConnectionLimits {
+        use std::time::Duration;
+        let d = http_shell::ConnectionLimits::default();
+        let ms =
+            |v: Option<u64>, default: Duration| v.map(Duration::from_millis).unwrap_or(default);
+        http_shell::ConnectionLimits {
+            handshake_timeout: ms(self.handshake_timeout_ms, d.handshake_timeout),
+            first_request_timeout: ms(self.first_request_timeout_ms, d.first_request_timeout),
+            header_timeout: ms(self.header_timeout_ms, d.header_timeout),
+            idle_timeout: ms(self.idle_timeout_ms, d.idle_timeout),
+            h2_keepalive_interval: match self.h2_keepalive_interval_ms {
+                Some(0) => None,
+                Some(v) => Some(Duration::from_millis(v)),
+                None => d.h2_keepalive_interval,
+            },
+            h2_keepalive_timeout: ms(self.h2_keepalive_timeout_ms, d.h2_keepalive_timeout),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_client: self.max_connections_per_client,
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let timeouts = [
+            self.handshake_timeout_ms,
+            self.first_request_timeout_ms,
+            self.header_timeout_ms,
+            self.idle_timeout_ms,
+            self.h2_keepalive_timeout_ms,
+        ];
+        if timeouts.contains(&Some(0)) {
+            bail!("[server.connections] timeouts must be positive");
+        }
+        if self.max_connections == Some(0) || self.max_connections_per_client == Some(0) {
+            bail!("[server.connections] connection caps must be positive");
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -338,6 +403,7 @@ impl Config {
         if s.backend_timeout_ms == 0 || s.request_timeout_ms == 0 {
             bail!("[server] timeouts must be positive");
         }
+        s.connections.validate()?;
         if !s.load_balancer_health_path.starts_with('/')
             || s.load_balancer_health_path.contains("/kms/xks/v1/")
         {
@@ -565,5 +631,41 @@ secret_access_key = "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE"
         assert!(err(&twice).contains("used twice"));
         let same_path = twice.replacen("name = \"a\"", "name = \"b\"", 1);
         assert!(err(&same_path).contains("used by another key store"));
+    }
+
+    #[test]
+    fn connection_limits_default_and_override() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(
+            c.server.connections.limits(),
+            http_shell::ConnectionLimits::default()
+        );
+        let text = GOOD.replace(
+            "plain_http = true",
+            "plain_http = true\n[server.connections]\nfirst_request_timeout_ms = 2500\nh2_keepalive_interval_ms = 0\nmax_connections_per_client = 8",
+        );
+        let c = Config::parse(&text).unwrap();
+        c.validate().unwrap();
+        let l = c.server.connections.limits();
+        assert_eq!(
+            l.first_request_timeout,
+            std::time::Duration::from_millis(2500)
+        );
+        assert_eq!(l.h2_keepalive_interval, None);
+        assert_eq!(l.max_connections_per_client, Some(8));
+        assert_eq!(
+            l.idle_timeout,
+            http_shell::ConnectionLimits::default().idle_timeout
+        );
+        let zero = GOOD.replace(
+            "plain_http = true",
+            "plain_http = true\n[server.connections]\nidle_timeout_ms = 0",
+        );
+        assert!(err(&zero).contains("[server.connections]"));
+        let unknown = GOOD.replace(
+            "plain_http = true",
+            "plain_http = true\n[server.connections]\nidle_ms = 5",
+        );
+        assert!(err(&unknown).contains("unknown field"));
     }
 }

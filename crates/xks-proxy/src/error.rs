@@ -99,4 +99,13 @@ mod tests {
             assert_eq!(body.error_name, x.name.as_str());
         }
     }
+
+    #[test]
+    fn a_huge_message_gives_a_small_body() {
+        let x = XksError::validation(format!("bad value {}", "k".repeat(200_000)));
+        let body = x.body();
+        assert!(body.len() < 600, "{} bytes", body.len());
+        let parsed: ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert!(parsed.message_is_valid());
+    }
 }

@@ -91,8 +91,8 @@ pub async fn start_with_backends(
     let limits = http_shell::ShellLimits {
         max_body_bytes: cfg.server.max_body_bytes,
         request_timeout: Duration::from_millis(cfg.server.request_timeout_ms),
-        handshake_timeout: Duration::from_secs(10),
         max_header_bytes: 16 * 1024,
+        connections: cfg.server.connections.limits(),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server::serve(

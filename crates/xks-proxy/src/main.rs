@@ -165,6 +165,7 @@ fn main() -> anyhow::Result<()> {
 fn run(path: PathBuf, demo: Option<xks_proxy::demo::Demo>) -> anyhow::Result<()> {
     let cfg = Config::load(&path)?;
     let _guard = init_logging(&cfg.log.level, cfg.log.format);
+    http_shell::raise_open_file_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

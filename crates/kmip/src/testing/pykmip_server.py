@@ -3,15 +3,51 @@
 usage: pykmip_server.py PORT DIR   (PORT 0 = any free port)
 DIR holds server.pem, server.key, ca.pem; the database and log go there.
 Prints "LISTENING <port>" once the socket is bound, then serves until
-killed. TLS 1.2 only (PyKMIP's "TLS1.2" suite) with ECDHE-ECDSA-AES-GCM.
+killed, or until its stdin reaches end of file: the test process holds the
+other end of that pipe, so the server goes when the tests go, however they
+end (a leaked handle, a static, a panic, SIGKILL). TLS 1.2 only (PyKMIP's "TLS1.2" suite) with ECDHE-ECDSA-AES-GCM.
 """
+import ctypes
+import multiprocessing.util
 import os
+import signal
 import sys
+import threading
 
 from kmip.services.server import server as kmip_server
 
 
+def die_with_parent():
+    """PR_SET_PDEATHSIG: this process gets SIGKILL when its parent dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
+
+
+class _Anchor:
+    pass
+
+
+# PyKMIP forks helpers (its multiprocessing Manager, the policy monitor):
+# each dies with this process, which a SIGKILL from the tests would
+# otherwise leave them behind.
+_ANCHOR = _Anchor()
+multiprocessing.util.register_after_fork(_ANCHOR, lambda _: die_with_parent())
+
+
+def exit_with_parent():
+    """Exits when stdin closes (the test process is gone)."""
+    # The raw descriptor: a buffered reader's lock would trouble shutdown.
+    try:
+        while os.read(0, 4096):
+            pass
+    finally:
+        os._exit(0)
+
+
 def main():
+    threading.Thread(target=exit_with_parent, daemon=True).start()
     port = int(sys.argv[1])
     d = sys.argv[2]
     srv = kmip_server.KmipServer(
