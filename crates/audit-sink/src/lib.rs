@@ -290,6 +290,30 @@ impl AuditSink {
     }
 }
 
+/// CloudTrail's `eventTime` format: `2025-01-31T23:59:59Z` (UTC).
+pub fn event_time(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 fn encode<T: Serialize + ?Sized>(record: &T) -> Result<Vec<u8>, AuditError> {
     let mut line = serde_json::to_vec(record).map_err(|e| AuditError::Encode(e.to_string()))?;
     line.push(b'\n');
@@ -613,6 +637,20 @@ mod tests {
             .unwrap();
         assert!(s.stats().lost.load(Ordering::Relaxed) >= 1);
         assert!(s.stats().write_failures.load(Ordering::Relaxed) >= 1);
+    }
+
+    #[test]
+    fn event_time_is_cloudtrail_format() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(event_time(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            event_time(UNIX_EPOCH + Duration::from_secs(1_440_938_160)),
+            "2015-08-30T12:36:00Z"
+        );
+        assert_eq!(
+            event_time(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]
