@@ -11,8 +11,8 @@
 //!
 //! Every (account, region) pair is its own namespace ([`Scope`]).
 
-use crate::error::KmsError;
-use crate::ids::{AccountId, Scope};
+use crate::api::error::KmsError;
+use crate::keys::ids::{AccountId, Scope};
 use serde::Deserialize;
 use sigv4::{Credential, RequestParts, VerifyError};
 use std::collections::HashMap;

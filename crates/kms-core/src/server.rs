@@ -1,7 +1,7 @@
 //! kms-core's HTTP handler on the shared shell ([`http_shell`]).
 
-use crate::error::KmsError;
-use crate::protocol;
+use crate::api::error::KmsError;
+use crate::api::protocol;
 use crate::service::Kms;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -58,7 +58,7 @@ pub async fn start(
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0);
                 let _ = tokio::task::spawn_blocking(move || {
-                    crate::resourceops::sweep(store.as_ref(), now)
+                    crate::ops::keys::sweep(store.as_ref(), now)
                 })
                 .await;
             }
@@ -72,6 +72,7 @@ pub async fn start(
     };
     let (tx, rx) = oneshot::channel::<()>();
     let shell_limits = limits.clone();
+    let over_tls = tls.is_some();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let task = tokio::spawn(http_shell::serve(
         listener,
@@ -83,6 +84,10 @@ pub async fn start(
         move |req, peer| {
             let kms = Arc::clone(&kms);
             let limits = limits.clone();
+            let peer = crate::context::Peer {
+                address: Some(peer),
+                tls: over_tls,
+            };
             async move { handle(&kms, &limits, peer, req).await }
         },
     ));
@@ -98,7 +103,7 @@ pub async fn start(
 async fn handle(
     kms: &Kms,
     limits: &ShellLimits,
-    peer: SocketAddr,
+    peer: crate::context::Peer,
     req: http::Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let start = Instant::now();
@@ -106,14 +111,17 @@ async fn handle(
     let (status, body, request_id, operation, error) = match body {
         Ok(body) => {
             let r = kms
-                .handle(&sigv4::RequestParts {
-                    method: parts.method.as_str(),
-                    path: parts.uri.path(),
-                    query: parts.uri.query(),
-                    headers: &parts.headers,
-                    authority: parts.uri.authority().map(|a| a.as_str()),
-                    body: &body,
-                })
+                .handle_from(
+                    &sigv4::RequestParts {
+                        method: parts.method.as_str(),
+                        path: parts.uri.path(),
+                        query: parts.uri.query(),
+                        headers: &parts.headers,
+                        authority: parts.uri.authority().map(|a| a.as_str()),
+                        body: &body,
+                    },
+                    peer,
+                )
                 .await;
             (r.status, r.body, r.request_id, r.operation, r.error)
         }
@@ -145,7 +153,7 @@ async fn handle(
         error = error.unwrap_or("-"),
         request_id = request_id.as_str(),
         latency_us = start.elapsed().as_micros() as u64,
-        %peer,
+        peer = %peer.address.map(|a| a.to_string()).unwrap_or_default(),
         "request"
     );
     let mut resp = Response::new(Full::new(Bytes::from(body)));

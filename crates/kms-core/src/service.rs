@@ -1,23 +1,25 @@
 //! The protocol core of kms-core: one request in, one reply out, no
-//! sockets. Order: operation (X-Amz-Target) → authentication → JSON →
-//! model validation → operation.
+//! sockets. The steps are in [`crate::pipeline`]; this holds what they
+//! share (model, authentication, store, external key store connections,
+//! authorizer).
 
+use crate::api::error::KmsError;
+use crate::api::model::{Model, ModelError};
+use crate::api::protocol;
 use crate::auth::{AuthMode, Caller};
-use crate::error::KmsError;
-use crate::keyops::{self, Ctx};
-use crate::model::{Model, ModelError};
-use crate::resourceops as res;
+use crate::context::{Peer, RequestContext};
+use crate::pipeline::authorize::{AllowAll, Authorizer};
+use crate::pipeline::{self, Services};
 use crate::store::Store;
-use crate::{asymops, ops, protocol, validate};
 use sigv4::RequestParts;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 pub struct Kms {
     model: Model,
     auth: AuthMode,
     store: Arc<dyn Store>,
     xks: Arc<crate::xks::Registry>,
+    authorizer: Arc<dyn Authorizer>,
 }
 
 /// The reply and what the access log records about it.
@@ -28,6 +30,8 @@ pub struct Reply {
     pub operation: Option<String>,
     pub caller: Option<Caller>,
     pub error: Option<&'static str>,
+    /// Everything the pipeline learned (operation, caller, keys, outcome).
+    pub context: RequestContext,
 }
 
 impl Kms {
@@ -37,6 +41,7 @@ impl Kms {
             auth,
             store,
             xks: crate::xks::Registry::new(crate::xks::XksSettings::default()),
+            authorizer: Arc::new(AllowAll),
         })
     }
 
@@ -44,6 +49,12 @@ impl Kms {
     /// budget, health interval).
     pub fn with_xks_settings(mut self, settings: crate::xks::XksSettings) -> Kms {
         self.xks = crate::xks::Registry::new(settings);
+        self
+    }
+
+    /// Uses this authorizer (the default allows every request).
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Kms {
+        self.authorizer = authorizer;
         self
     }
 
@@ -66,115 +77,70 @@ impl Kms {
         &self.store
     }
 
+    /// Handles one request of an unknown peer.
     pub async fn handle(&self, req: &RequestParts<'_>) -> Reply {
-        let mut reply = Reply {
-            status: 200,
-            body: Vec::new(),
-            request_id: protocol::request_id(),
-            operation: None,
-            caller: None,
-            error: None,
-        };
-        match self.dispatch(req, &mut reply).await {
-            Ok(body) => reply.body = body,
-            Err(e) => {
-                reply.status = e.status();
-                reply.body = e.body();
-                reply.error = Some(e.type_name());
-            }
-        }
-        reply
+        self.handle_from(req, Peer::default()).await
     }
 
-    async fn dispatch(
-        &self,
-        req: &RequestParts<'_>,
-        reply: &mut Reply,
-    ) -> Result<Vec<u8>, KmsError> {
-        let target = req
+    /// Handles one request from `peer`.
+    pub async fn handle_from(&self, req: &RequestParts<'_>, peer: Peer) -> Reply {
+        let mut cx = RequestContext::new(protocol::request_id());
+        cx.source = peer.address;
+        cx.tls = peer.tls;
+        cx.user_agent = req
             .headers
-            .get(protocol::TARGET_HEADER)
-            .and_then(|v| v.to_str().ok());
-        if req.method != "POST" {
-            return Err(KmsError::UnknownOperation(format!(
-                "{} {}",
-                req.method, req.path
-            )));
-        }
-        let op = protocol::operation(&self.model, target)?;
-        reply.operation = Some(op.to_owned());
-        let content_type = req
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        if !protocol::content_type_ok(content_type) {
-            return Err(KmsError::Serialization(format!(
-                "Content-Type must be {}",
-                protocol::CONTENT_TYPE
-            )));
-        }
-        let caller = self.auth.authenticate(req, SystemTime::now())?;
-        reply.caller = Some(caller.clone());
-        let body = protocol::parse_body(req.body)?;
-        validate::validate_input(&self.model, op, &body)?;
-        let ctx = Ctx {
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let services = Services {
+            model: &self.model,
+            auth: &self.auth,
             store: self.store.as_ref(),
-            caller: &caller,
-        };
-        let x = crate::xks::keys::XCtx {
-            ctx: &ctx,
             registry: &self.xks,
-            request_id: &reply.request_id,
+            authorizer: self.authorizer.as_ref(),
         };
-        if let Some(out) = crate::xks::route(&x, op, &body).await? {
-            return serde_json::to_vec(&out)
-                .map_err(|e| KmsError::Internal(format!("Failed to encode the response: {e}")));
+        let result = pipeline::run(&services, req, &mut cx).await;
+        let (status, body) = pipeline::encode::reply(&mut cx, result);
+        Reply {
+            status,
+            body,
+            request_id: cx.request_id.clone(),
+            operation: cx.operation.map(|o| o.name().to_owned()),
+            caller: cx.caller.clone(),
+            error: match cx.outcome {
+                crate::context::Outcome::Error(e) => Some(e),
+                _ => None,
+            },
+            context: cx,
         }
-        let out = match op {
-            "GenerateRandom" => ops::generate_random(&body)?,
-            "CreateKey" => asymops::create_key(&ctx, &body).await?,
-            "DescribeKey" => keyops::describe_key(&ctx, &body)?,
-            "ListKeys" => keyops::list_keys(&ctx, &body)?,
-            "EnableKey" => keyops::set_enabled(&ctx, &body, true)?,
-            "DisableKey" => keyops::set_enabled(&ctx, &body, false)?,
-            "Encrypt" => keyops::encrypt(&ctx, &body)?,
-            "Decrypt" => keyops::decrypt(&ctx, &body)?,
-            "ReEncrypt" => keyops::re_encrypt(&ctx, &body)?,
-            "GenerateDataKey" => keyops::generate_data_key(&ctx, &body, true)?,
-            "GenerateDataKeyWithoutPlaintext" => keyops::generate_data_key(&ctx, &body, false)?,
-            "CreateAlias" => res::create_alias(&ctx, &body)?,
-            "UpdateAlias" => res::update_alias(&ctx, &body)?,
-            "DeleteAlias" => res::delete_alias(&ctx, &body)?,
-            "ListAliases" => res::list_aliases(&ctx, &body)?,
-            "TagResource" => res::tag_resource(&ctx, &body)?,
-            "UntagResource" => res::untag_resource(&ctx, &body)?,
-            "ListResourceTags" => res::list_resource_tags(&ctx, &body)?,
-            "GetKeyPolicy" => res::get_key_policy(&ctx, &body)?,
-            "PutKeyPolicy" => res::put_key_policy(&ctx, &body)?,
-            "ListKeyPolicies" => res::list_key_policies(&ctx, &body)?,
-            "UpdateKeyDescription" => res::update_key_description(&ctx, &body)?,
-            "ScheduleKeyDeletion" => res::schedule_key_deletion(&ctx, &body)?,
-            "CancelKeyDeletion" => res::cancel_key_deletion(&ctx, &body)?,
-            "GetKeyRotationStatus" => res::get_key_rotation_status(&ctx, &body)?,
-            "GetPublicKey" => asymops::get_public_key(&ctx, &body)?,
-            "Sign" => asymops::sign(&ctx, &body).await?,
-            "Verify" => asymops::verify(&ctx, &body)?,
-            "GenerateMac" => asymops::generate_mac(&ctx, &body)?,
-            "VerifyMac" => asymops::verify_mac(&ctx, &body)?,
-            "DeriveSharedSecret" => asymops::derive_shared_secret(&ctx, &body)?,
-            "Encapsulate" => asymops::encapsulate(&ctx, &body)?,
-            "Decapsulate" => asymops::decapsulate(&ctx, &body)?,
-            "GenerateDataKeyPair" => asymops::generate_data_key_pair(&ctx, &body, true).await?,
-            "GenerateDataKeyPairWithoutPlaintext" => {
-                asymops::generate_data_key_pair(&ctx, &body, false).await?
-            }
-            other => {
-                return Err(KmsError::UnsupportedOperation(format!(
-                    "{other} is not implemented by this version of kms-core yet."
-                )))
-            }
-        };
-        serde_json::to_vec(&out)
-            .map_err(|e| KmsError::Internal(format!("Failed to encode the response: {e}")))
     }
+}
+
+impl Kms {
+    /// Runs `op` for `caller` from model validation on (no HTTP, no
+    /// SigV4): kms-core's own calls, e.g. the demo stack's bootstrap.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        op: crate::api::Operation,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, KmsError> {
+        let mut cx = RequestContext::new(protocol::request_id());
+        let services = Services {
+            model: &self.model,
+            auth: &self.auth,
+            store: self.store.as_ref(),
+            registry: &self.xks,
+            authorizer: self.authorizer.as_ref(),
+        };
+        let out =
+            pipeline::after_authentication(&services, &mut cx, caller.clone(), op, body).await?;
+        serde_json::from_slice(&out)
+            .map_err(|e| KmsError::Internal(format!("Failed to read the response: {e}")))
+    }
+}
+
+/// An error reply outside the pipeline (a body that could not be read).
+pub fn error_reply(e: &KmsError) -> (u16, Vec<u8>) {
+    (e.status(), e.body())
 }

@@ -81,7 +81,8 @@ async fn aliases() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(e), "InvalidAliasNameException");
+    // AWS: ValidationException for a name without `alias/` (issue 15).
+    assert_eq!(code(e), "ValidationException");
     let e = c
         .create_alias()
         .alias_name("alias/x")

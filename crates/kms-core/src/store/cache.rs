@@ -4,7 +4,7 @@
 use super::{
     paginate, AliasRecord, KeyEntry, Page, Refusal, Store, StoreError, StoreResult, Versioned,
 };
-use crate::asymmetric::KeyMaterial;
+use crate::crypto::asymmetric::KeyMaterial;
 use crate::crypto::{Secret, SymmetricKey};
 use crate::keys::KeyRecord;
 use std::collections::hash_map::DefaultHasher;
@@ -37,6 +37,23 @@ pub trait Persist: Send {
     fn delete_custom_key_store(&mut self, _id: &str) -> StoreResult<()> {
         Ok(())
     }
+    /// Inserts a grant (when `new`) and registers a token digest for it.
+    fn put_grant(
+        &mut self,
+        _grant: &crate::authz::grants::Grant,
+        _new: bool,
+        _token_digest: &str,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Deletes a grant and its tokens.
+    fn delete_grant(&mut self, _key_id: &str, _grant_id: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Deletes every grant of a key.
+    fn delete_grants_of_key(&mut self, _key_id: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -53,6 +70,11 @@ pub struct Cached<P: Persist> {
     namespaces: RwLock<HashMap<NsKey, Namespace>>,
     /// Custom key stores by id.
     custom_key_stores: RwLock<BTreeMap<String, super::CustomKeyStoreRecord>>,
+    /// Keys whose stored record cannot be read, by (account, region, id):
+    /// why. Requests naming them fail with an internal error.
+    unreadable: RwLock<HashMap<(String, String, String), String>>,
+    /// Grants by key, and grant token digests.
+    grants: super::grants::GrantIndex,
     writer: Mutex<P>,
 }
 
@@ -85,8 +107,8 @@ pub fn symmetric(key_id: &str, version: u32, material: &Secret) -> StoreResult<A
 /// The ready material of one version of `record`'s key, by its key spec:
 /// an AES-GCM key for SYMMETRIC_DEFAULT, [`KeyMaterial`] otherwise.
 pub fn materialize(record: &KeyRecord, version: u32, material: &Secret) -> StoreResult<Versioned> {
-    let (spec, usage) = crate::keyspec::of_record(record);
-    if spec == crate::keyspec::KeySpec::SymmetricDefault {
+    let (spec, usage) = crate::keys::spec::of_record(record);
+    if spec == crate::keys::spec::KeySpec::SymmetricDefault {
         return Ok(Versioned::Symmetric(symmetric(
             &record.key_id,
             version,
@@ -104,6 +126,8 @@ impl<P: Persist> Cached<P> {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             namespaces: RwLock::new(HashMap::new()),
             custom_key_stores: RwLock::new(BTreeMap::new()),
+            unreadable: RwLock::new(HashMap::new()),
+            grants: super::grants::GrantIndex::default(),
             writer: Mutex::new(persist),
         }
     }
@@ -119,6 +143,14 @@ impl<P: Persist> Cached<P> {
     }
 
     /// Loads one key into the cache (used when opening a store).
+    /// Records a key whose stored record cannot be read (at load).
+    pub fn load_unreadable(&self, account: &str, region: &str, key_id: &str, cause: String) {
+        write(&self.unreadable).insert(
+            (account.to_owned(), region.to_owned(), key_id.to_owned()),
+            cause,
+        );
+    }
+
     pub fn load_key(&self, entry: KeyEntry) {
         let r = &entry.record;
         write(&self.namespaces)
@@ -145,6 +177,20 @@ impl<P: Persist> Cached<P> {
     /// Loads one custom key store into the cache (used when opening a store).
     pub fn load_custom_key_store(&self, record: super::CustomKeyStoreRecord) {
         write(&self.custom_key_stores).insert(record.id.clone(), record);
+    }
+
+    /// Loads grants and token digests (used when opening a store).
+    pub fn load_grants(
+        &self,
+        grants: Vec<crate::authz::grants::Grant>,
+        tokens: Vec<super::grants::TokenRow>,
+    ) {
+        for g in grants {
+            self.grants.insert(Arc::new(g));
+        }
+        for (digest, key_id, grant_id) in tokens {
+            self.grants.add_token(&digest, &key_id, &grant_id);
+        }
     }
 
     /// Runs `f` on the persistence layer under the writer lock.
@@ -177,6 +223,12 @@ impl<P: Persist> Store for Cached<P> {
     fn key(&self, account: &str, region: &str, key_id: &str) -> Option<Arc<KeyEntry>> {
         let e = read(self.shard(key_id)).get(key_id).cloned()?;
         (e.record.account == account && e.record.region == region).then_some(e)
+    }
+
+    fn unreadable(&self, account: &str, region: &str, key_id: &str) -> Option<String> {
+        read(&self.unreadable)
+            .get(&(account.to_owned(), region.to_owned(), key_id.to_owned()))
+            .cloned()
     }
 
     fn modify_key(
@@ -239,6 +291,8 @@ impl<P: Persist> Store for Cached<P> {
             .ok_or(StoreError::NotFound)?;
         w.delete_key(key_id)?;
         write(self.shard(key_id)).remove(key_id);
+        // The rows went with the key (ON DELETE CASCADE).
+        self.grants.remove_key(key_id);
         if let Some(n) = write(&self.namespaces).get_mut(&ns(account, region)) {
             n.keys.remove(key_id);
             n.aliases.retain(|_, a| a.target_key_id != key_id);
@@ -375,6 +429,111 @@ impl<P: Persist> Store for Cached<P> {
                 Ok(None)
             }
         }
+    }
+
+    fn create_grant(
+        &self,
+        grant: crate::authz::grants::Grant,
+        token_digest: &str,
+    ) -> StoreResult<super::CreatedGrant> {
+        use crate::authz::grants::{GrantError, MAX_GRANTS_PER_KEY};
+        let mut w = self.lock_writer();
+        self.key(&grant.account, &grant.region, &grant.key_id)
+            .ok_or(StoreError::NotFound)?;
+        let existing = self.grants.of_key(&grant.key_id);
+        if grant.name.is_some() {
+            if let Some(same) = existing.iter().find(|g| g.same_parameters(&grant)) {
+                w.put_grant(same, false, token_digest)?;
+                self.grants
+                    .add_token(token_digest, &same.key_id, &same.grant_id);
+                return Ok(super::CreatedGrant {
+                    grant: same.clone(),
+                    existed: true,
+                });
+            }
+        }
+        if existing.len() >= MAX_GRANTS_PER_KEY {
+            return Err(StoreError::Rejected(Box::new(GrantError::LimitExceeded(
+                format!("The request was rejected because the KMS key already has {MAX_GRANTS_PER_KEY} grants."),
+            ))));
+        }
+        if existing.iter().any(|g| g.grant_id == grant.grant_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        w.put_grant(&grant, true, token_digest)?;
+        let grant = Arc::new(grant);
+        self.grants.insert(grant.clone());
+        self.grants
+            .add_token(token_digest, &grant.key_id, &grant.grant_id);
+        Ok(super::CreatedGrant {
+            grant,
+            existed: false,
+        })
+    }
+
+    fn grants_of_key(&self, key_id: &str) -> super::KeyGrants {
+        self.grants.of_key(key_id)
+    }
+
+    fn grant_by_token(&self, token_digest: &str) -> Option<Arc<crate::authz::grants::Grant>> {
+        self.grants.by_token(token_digest)
+    }
+
+    fn list_grants(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        grant_id: Option<&str>,
+        grantee_principal: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>> {
+        self.key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        self.grants
+            .list(key_id, grant_id, grantee_principal, limit, marker)
+    }
+
+    fn list_retirable_grants(
+        &self,
+        retiring_principal: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>> {
+        self.grants.retirable(retiring_principal, limit, marker)
+    }
+
+    fn delete_grant(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        grant_id: &str,
+    ) -> StoreResult<Arc<crate::authz::grants::Grant>> {
+        let mut w = self.lock_writer();
+        self.key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        self.grants
+            .find(key_id, grant_id)
+            .ok_or(StoreError::NotFound)?;
+        w.delete_grant(key_id, grant_id)?;
+        self.grants
+            .remove(key_id, grant_id)
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn delete_grants_of_key(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+    ) -> StoreResult<usize> {
+        let mut w = self.lock_writer();
+        self.key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        w.delete_grants_of_key(key_id)?;
+        Ok(self.grants.remove_key(key_id))
     }
 
     fn alias(&self, account: &str, region: &str, name: &str) -> Option<AliasRecord> {

@@ -53,6 +53,11 @@ mod tests {
         super::super::tests::store_contract(&super::MemoryStore::in_memory());
     }
 
+    #[test]
+    fn grants_contract() {
+        super::super::tests::grants_contract(&super::MemoryStore::in_memory());
+    }
+
     /// Readers keep encrypting from consistent snapshots while a writer
     /// changes the key's metadata.
     #[test]

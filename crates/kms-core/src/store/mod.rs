@@ -23,11 +23,12 @@
 
 pub mod cache;
 pub mod custom_key_stores;
+pub mod grants;
 pub mod memory;
 pub mod sqlite;
 
-use crate::asymmetric::KeyMaterial;
-use crate::crypto::{Secret, SymmetricKey};
+use crate::crypto::asymmetric::KeyMaterial;
+use crate::crypto::{CryptoError, Secret, SymmetricKey};
 use crate::keys::KeyRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -36,6 +37,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use custom_key_stores::{CksChange, CksDecision, CustomKeyStoreRecord};
+pub use grants::{CreatedGrant, KeyGrants};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -177,6 +179,13 @@ impl KeyEntry {
         self.versions.get(&version)
     }
 
+    /// Encrypts under the current material (symmetric encryption keys).
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.current()
+            .ok_or(CryptoError::InvalidKeyMaterial)?
+            .encrypt(plaintext, context)
+    }
+
     /// The material versions present.
     pub fn version_numbers(&self) -> Vec<u32> {
         let mut v: Vec<u32> = self.versions.keys().copied().collect();
@@ -197,6 +206,13 @@ pub trait Store: Send + Sync {
 
     /// The cached key, if it exists in this namespace. Hot path.
     fn key(&self, account: &str, region: &str, key_id: &str) -> Option<Arc<KeyEntry>>;
+
+    /// Why the stored record of this key cannot be read, if the key exists
+    /// but its record does not parse (an unknown key spec, a damaged
+    /// row). Asked only when [`Store::key`] found nothing.
+    fn unreadable(&self, _account: &str, _region: &str, _key_id: &str) -> Option<String> {
+        None
+    }
 
     /// Applies `f` to the key's record and stores the result atomically
     /// (other writers wait). `f` may refuse by returning an error, which
@@ -283,6 +299,64 @@ pub trait Store: Send + Sync {
         id: &str,
         decide: CksDecision<'_>,
     ) -> StoreResult<Option<CustomKeyStoreRecord>>;
+
+    /// Creates a grant on its key (`grant.account`, `grant.region`,
+    /// `grant.key_id`), or — when a grant of the key has the same Name and
+    /// the same parameters — answers with that grant (CreateGrant's
+    /// idempotency). `token_digest` is registered for the grant either
+    /// way. `NotFound` if the key is not in the namespace;
+    /// [`StoreError::Rejected`] with a
+    /// [`crate::authz::grants::GrantError::LimitExceeded`] past
+    /// [`crate::authz::grants::MAX_GRANTS_PER_KEY`].
+    fn create_grant(
+        &self,
+        grant: crate::authz::grants::Grant,
+        token_digest: &str,
+    ) -> StoreResult<CreatedGrant>;
+
+    /// The key's grants, from the cache. Hot path (authorization).
+    fn grants_of_key(&self, key_id: &str) -> KeyGrants;
+
+    /// The grant a grant token (by digest) names, if it still exists.
+    fn grant_by_token(&self, token_digest: &str) -> Option<Arc<crate::authz::grants::Grant>>;
+
+    /// ListGrants: the key's grants ordered by grant id, optionally only
+    /// one grant id and/or one grantee principal. `NotFound` if the key is
+    /// not in the namespace.
+    #[allow(clippy::too_many_arguments)]
+    fn list_grants(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        grant_id: Option<&str>,
+        grantee_principal: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>>;
+
+    /// ListRetirableGrants: grants of any key whose retiring principal is
+    /// `retiring_principal`, ordered by (key id, grant id).
+    fn list_retirable_grants(
+        &self,
+        retiring_principal: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>>;
+
+    /// Deletes one grant (RetireGrant, RevokeGrant) with its tokens;
+    /// `NotFound` if the key or the grant does not exist.
+    fn delete_grant(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        grant_id: &str,
+    ) -> StoreResult<Arc<crate::authz::grants::Grant>>;
+
+    /// Deletes every grant of a key; returns how many there were.
+    fn delete_grants_of_key(&self, account: &str, region: &str, key_id: &str)
+        -> StoreResult<usize>;
 
     /// Adds or overwrites tags.
     fn tag_key(

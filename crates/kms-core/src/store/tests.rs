@@ -275,3 +275,134 @@ pub fn check_populated(s: &dyn Store, blob: &[u8], ctx: &[u8]) {
     assert_eq!(s.alias(A, R, "alias/app").unwrap().target_key_id, K1);
     assert_eq!(s.list_keys(A, R, 10, None).unwrap().items.len(), 1);
 }
+
+/// A grant of `key` for `grantee` (ids are 64 hex digits).
+pub fn grant(key: &str, id: u8, name: Option<&str>, grantee: &str) -> crate::authz::grants::Grant {
+    use crate::authz::grants::{Grant, GrantOperation};
+    Grant {
+        key_id: key.into(),
+        key_arn: crate::keys::key_arn(R, A, key),
+        account: A.into(),
+        region: R.into(),
+        grant_id: format!("{id:02x}").repeat(32),
+        name: name.map(str::to_owned),
+        grantee_principal: grantee.into(),
+        retiring_principal: Some(format!("arn:aws:iam::{A}:user/ops")),
+        issuing_account: format!("arn:aws:iam::{A}:root"),
+        operations: vec![GrantOperation::Decrypt, GrantOperation::Encrypt],
+        constraints: None,
+        creation_date: 1.0 + f64::from(id),
+    }
+}
+
+/// Grant behaviour every [`Store`] must have; `s` is empty.
+pub fn grants_contract(s: &dyn Store) {
+    let alice = "arn:aws:iam::111122223333:user/alice";
+    let bob = "arn:aws:iam::111122223333:user/bob";
+    s.create_key(rec(K1, A, R), &material(1)).unwrap();
+    s.create_key(rec(K2, A, R), &material(2)).unwrap();
+    assert!(s.grants_of_key(K1).is_empty());
+
+    // Create; the token digest finds the grant at once.
+    let c = s
+        .create_grant(grant(K1, 1, Some("g"), alice), "d1")
+        .unwrap();
+    assert!(!c.existed);
+    assert_eq!(s.grant_by_token("d1").unwrap().grant_id, "01".repeat(32));
+    assert!(s.grant_by_token("unknown").is_none());
+    // Same Name and parameters: the existing grant answers, the new token works too.
+    let again = s
+        .create_grant(grant(K1, 9, Some("g"), alice), "d2")
+        .unwrap();
+    assert!(again.existed);
+    assert_eq!(again.grant.grant_id, "01".repeat(32));
+    assert_eq!(s.grant_by_token("d2").unwrap().grant_id, "01".repeat(32));
+    // Same Name, other parameters: a new grant.
+    assert!(
+        !s.create_grant(grant(K1, 2, Some("g"), bob), "d3")
+            .unwrap()
+            .existed
+    );
+    // No Name: never idempotent.
+    s.create_grant(grant(K1, 3, None, alice), "d4").unwrap();
+    s.create_grant(grant(K2, 4, None, bob), "d5").unwrap();
+    assert_eq!(s.grants_of_key(K1).len(), 3);
+    // The key must exist in the namespace; ids are unique per key.
+    let mut other = grant(K1, 5, None, alice);
+    other.account = "444455556666".into();
+    assert!(matches!(
+        s.create_grant(other, "d6"),
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.create_grant(grant(K1, 3, None, bob), "d7"),
+        Err(StoreError::AlreadyExists)
+    ));
+
+    // ListGrants: filters and pagination.
+    let all = s.list_grants(A, R, K1, None, None, 50, None).unwrap();
+    assert_eq!(all.items.len(), 3);
+    assert!(all.next_marker.is_none());
+    let p1 = s.list_grants(A, R, K1, None, None, 2, None).unwrap();
+    assert_eq!(p1.items.len(), 2);
+    let p2 = s
+        .list_grants(A, R, K1, None, None, 2, p1.next_marker.as_deref())
+        .unwrap();
+    assert_eq!(p2.items.len(), 1);
+    assert!(p2.next_marker.is_none());
+    assert_eq!(
+        s.list_grants(A, R, K1, None, Some(bob), 50, None)
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let id3 = "03".repeat(32);
+    let one = s.list_grants(A, R, K1, Some(&id3), None, 50, None).unwrap();
+    assert_eq!(one.items.len(), 1);
+    assert_eq!(one.items[0].grant_id, id3);
+    assert!(matches!(
+        s.list_grants(A, R, K1, None, None, 50, Some("%%%")),
+        Err(StoreError::InvalidMarker)
+    ));
+    assert!(matches!(
+        s.list_grants("444455556666", R, K1, None, None, 50, None),
+        Err(StoreError::NotFound)
+    ));
+
+    // ListRetirableGrants spans keys.
+    let ops = format!("arn:aws:iam::{A}:user/ops");
+    let r = s.list_retirable_grants(&ops, 3, None).unwrap();
+    assert_eq!(r.items.len(), 3);
+    let r2 = s
+        .list_retirable_grants(&ops, 3, r.next_marker.as_deref())
+        .unwrap();
+    assert_eq!(r2.items.len(), 1);
+    assert!(s
+        .list_retirable_grants(alice, 50, None)
+        .unwrap()
+        .items
+        .is_empty());
+
+    // Delete one: its tokens go with it.
+    let gone = s.delete_grant(A, R, K1, &"01".repeat(32)).unwrap();
+    assert_eq!(gone.name.as_deref(), Some("g"));
+    assert!(s.grant_by_token("d1").is_none() && s.grant_by_token("d2").is_none());
+    assert!(matches!(
+        s.delete_grant(A, R, K1, &"01".repeat(32)),
+        Err(StoreError::NotFound)
+    ));
+
+    // Deleting all of a key's grants, and deleting a key, drop them.
+    assert_eq!(s.delete_grants_of_key(A, R, K1).unwrap(), 2);
+    assert!(s.grants_of_key(K1).is_empty());
+    assert!(s.grant_by_token("d3").is_none());
+    s.delete_key(A, R, K2).unwrap();
+    assert!(s.grants_of_key(K2).is_empty());
+    assert!(s.grant_by_token("d5").is_none());
+    assert!(s
+        .list_retirable_grants(&ops, 50, None)
+        .unwrap()
+        .items
+        .is_empty());
+}

@@ -4,90 +4,11 @@
 //! `ConnectionErrorCode` of a failed connection, and the
 //! `KMSInvalidStateException` messages of cryptographic operations.
 
-use crate::error::KmsError;
+use crate::api::error::KmsError;
 use xks_client::{Error as XksError, ErrorKind};
 use xks_wire::ErrorName;
 
-/// A custom key store exception of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyStoreErrorKind {
-    NameInUse,
-    InvalidState,
-    HasCmks,
-    XksProxyUriInUse,
-    XksProxyUriEndpointInUse,
-    XksProxyUriUnreachable,
-    XksProxyIncorrectAuthenticationCredential,
-    XksProxyInvalidResponse,
-    XksProxyInvalidConfiguration,
-    XksKeyNotFound,
-    XksKeyInvalidConfiguration,
-    XksKeyAlreadyInUse,
-}
-
-impl KeyStoreErrorKind {
-    pub const ALL: [KeyStoreErrorKind; 12] = [
-        KeyStoreErrorKind::NameInUse,
-        KeyStoreErrorKind::InvalidState,
-        KeyStoreErrorKind::HasCmks,
-        KeyStoreErrorKind::XksProxyUriInUse,
-        KeyStoreErrorKind::XksProxyUriEndpointInUse,
-        KeyStoreErrorKind::XksProxyUriUnreachable,
-        KeyStoreErrorKind::XksProxyIncorrectAuthenticationCredential,
-        KeyStoreErrorKind::XksProxyInvalidResponse,
-        KeyStoreErrorKind::XksProxyInvalidConfiguration,
-        KeyStoreErrorKind::XksKeyNotFound,
-        KeyStoreErrorKind::XksKeyInvalidConfiguration,
-        KeyStoreErrorKind::XksKeyAlreadyInUse,
-    ];
-
-    pub fn type_name(self) -> &'static str {
-        use KeyStoreErrorKind::*;
-        match self {
-            NameInUse => "CustomKeyStoreNameInUseException",
-            InvalidState => "CustomKeyStoreInvalidStateException",
-            HasCmks => "CustomKeyStoreHasCMKsException",
-            XksProxyUriInUse => "XksProxyUriInUseException",
-            XksProxyUriEndpointInUse => "XksProxyUriEndpointInUseException",
-            XksProxyUriUnreachable => "XksProxyUriUnreachableException",
-            XksProxyIncorrectAuthenticationCredential => {
-                "XksProxyIncorrectAuthenticationCredentialException"
-            }
-            XksProxyInvalidResponse => "XksProxyInvalidResponseException",
-            XksProxyInvalidConfiguration => "XksProxyInvalidConfigurationException",
-            XksKeyNotFound => "XksKeyNotFoundException",
-            XksKeyInvalidConfiguration => "XksKeyInvalidConfigurationException",
-            XksKeyAlreadyInUse => "XksKeyAlreadyInUseException",
-        }
-    }
-}
-
-/// A custom key store exception with its message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyStoreError {
-    pub kind: KeyStoreErrorKind,
-    pub message: String,
-}
-
-impl KeyStoreError {
-    pub fn type_name(&self) -> &'static str {
-        self.kind.type_name()
-    }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// One of each kind (for the model check in `error.rs`).
-    pub fn examples() -> impl Iterator<Item = KeyStoreError> {
-        KeyStoreErrorKind::ALL
-            .into_iter()
-            .map(|kind| KeyStoreError {
-                kind,
-                message: "m".into(),
-            })
-    }
-}
+pub use crate::api::error::{KeyStoreError, KeyStoreErrorKind};
 
 /// Shorthand for a custom key store exception.
 pub fn ks(kind: KeyStoreErrorKind, message: impl Into<String>) -> KmsError {
@@ -358,7 +279,7 @@ mod tests {
     /// InvalidCiphertextException.
     #[test]
     fn every_mapping_stays_within_the_model() {
-        let model = crate::model::Model::load().unwrap();
+        let model = crate::api::model::Model::load().unwrap();
         let allowed = |op: &str| -> Vec<String> {
             model
                 .operation(op)

@@ -62,7 +62,7 @@ pub struct Registry {
 }
 
 fn now() -> f64 {
-    crate::keyops::now()
+    crate::clock::now()
 }
 
 impl Registry {
@@ -234,7 +234,7 @@ impl Registry {
 pub fn service_metadata(operation: &str) -> RequestMetadata {
     RequestMetadata {
         kms_operation: Some(operation.to_owned()),
-        kms_request_id: Some(crate::protocol::request_id()),
+        kms_request_id: Some(crate::api::protocol::request_id()),
         ..Default::default()
     }
 }

@@ -6,9 +6,9 @@
 //! `alias/demo-xks`. Everything lives in DIR and is reused on restart.
 
 use super::settings::{ClientCert, XksSettings};
+use crate::api::Operation;
 use crate::auth::Caller;
-use crate::ids::{AccountId, Scope};
-use crate::keyops::Ctx;
+use crate::keys::ids::{AccountId, Scope};
 use crate::service::Kms;
 use crate::store::AliasRecord;
 use anyhow::{bail, Context};
@@ -62,7 +62,7 @@ pub async fn start_local_proxy(dir: &Path, listen: SocketAddr) -> anyhow::Result
         let ca = Ca::new("kms-core demo CA")?;
         ca.server(&["localhost", "127.0.0.1"])?
             .write(&dir, "server")?;
-        ca.client(CLIENT_NAME, &[], None)?.write(&dir, "client")?;
+        ca.kms_client(CLIENT_NAME, None)?.write(&dir, "client")?;
         std::fs::write(dir.join("ca.pem"), ca.cert_pem())?;
     }
     let cred_path = dir.join("xks-credential.json");
@@ -186,23 +186,12 @@ pub async fn bootstrap(
         principal_arn: format!("arn:aws:iam::{account}:root"),
         access_key_id: "kms-core-demo".into(),
     };
-    let ctx = Ctx {
-        store: kms.store().as_ref(),
-        caller: &caller,
-    };
-    let request_id = crate::protocol::request_id();
-    let x = super::keys::XCtx {
-        ctx: &ctx,
-        registry: kms.xks(),
-        request_id: &request_id,
-    };
-    let call = |op: &'static str, body: serde_json::Value| {
-        let x = &x;
+    let call = |op: Operation, body: serde_json::Value| {
+        let caller = &caller;
         async move {
-            super::route(x, op, &body)
+            kms.call(caller, op, body)
                 .await
-                .map_err(|e| anyhow::anyhow!("{op}: {e}"))?
-                .context(op)
+                .map_err(|e| anyhow::anyhow!("{op}: {e}"))
         }
     };
     let existing = kms
@@ -215,13 +204,13 @@ pub async fn bootstrap(
             if r.uri_endpoint != proxy.endpoint || r.access_key_id != proxy.access_key_id {
                 if kms.xks().describe(&r.id).0 != "DISCONNECTED" {
                     call(
-                        "DisconnectCustomKeyStore",
+                        Operation::DisconnectCustomKeyStore,
                         json!({"CustomKeyStoreId": r.id}),
                     )
                     .await?;
                 }
                 call(
-                    "UpdateCustomKeyStore",
+                    Operation::UpdateCustomKeyStore,
                     json!({
                         "CustomKeyStoreId": r.id,
                         "XksProxyUriEndpoint": proxy.endpoint,
@@ -237,7 +226,7 @@ pub async fn bootstrap(
             r.id
         }
         None => call(
-            "CreateCustomKeyStore",
+            Operation::CreateCustomKeyStore,
             json!({
                 "CustomKeyStoreName": DEMO_STORE_NAME,
                 "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
@@ -256,15 +245,23 @@ pub async fn bootstrap(
             .to_owned(),
     };
     if kms.xks().describe(&id).0 == "FAILED" {
-        call("DisconnectCustomKeyStore", json!({"CustomKeyStoreId": id})).await?;
+        call(
+            Operation::DisconnectCustomKeyStore,
+            json!({"CustomKeyStoreId": id}),
+        )
+        .await?;
     }
-    call("ConnectCustomKeyStore", json!({"CustomKeyStoreId": id})).await?;
+    call(
+        Operation::ConnectCustomKeyStore,
+        json!({"CustomKeyStoreId": id}),
+    )
+    .await?;
     wait_connected(kms, &id, Duration::from_secs(10)).await?;
     let key_arn = match kms.store().alias(account, region, DEMO_ALIAS) {
         Some(a) => caller.scope.key_arn_str(&a.target_key_id),
         None => {
             let out = call(
-                "CreateKey",
+                Operation::CreateKey,
                 json!({
                     "Origin": "EXTERNAL_KEY_STORE",
                     "CustomKeyStoreId": id,
@@ -277,7 +274,7 @@ pub async fn bootstrap(
                 .as_str()
                 .context("KeyId")?
                 .to_owned();
-            let now = crate::keyops::now();
+            let now = crate::clock::now();
             kms.store()
                 .create_alias(AliasRecord {
                     account: account.to_owned(),

@@ -1,0 +1,213 @@
+//! Step 5: every key the request names, resolved once. Key references in
+//! the four forms AWS accepts (key id, key ARN, alias name, alias ARN —
+//! fewer where the model documents only key id and key ARN,
+//! [`crate::api::key_refs`]); for Decrypt and ReEncrypt the key the
+//! ciphertext names, checked against the request's KeyId first
+//! (IncorrectKeyException), as AWS does.
+
+use crate::api::error::KmsError;
+use crate::api::key_refs::{self, KeyForms};
+use crate::api::{Operation, Request};
+use crate::auth::Caller;
+use crate::context::{KeyRole, NamedAlias, Resolved, ResolvedKey};
+use crate::crypto;
+use crate::keys::ids::{AliasName, IdError, KeyRef};
+use crate::keys::KeySpec;
+use crate::store::{KeyEntry, Store};
+use std::sync::Arc;
+
+fn incorrect_key() -> KmsError {
+    KmsError::IncorrectKey(
+        "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+    )
+}
+
+fn invalid_ciphertext() -> KmsError {
+    KmsError::InvalidCiphertext(String::new())
+}
+
+/// The key `key_id` names in the caller's namespace. A stored record that
+/// cannot be read is an internal error naming the key (logged), never
+/// "not found" or a default.
+pub fn by_id(store: &dyn Store, caller: &Caller, key_id: &str) -> Result<Arc<KeyEntry>, KmsError> {
+    let s = &caller.scope;
+    match store.key(s.account.as_str(), &s.region, key_id) {
+        Some(e) => Ok(e),
+        None => match store.unreadable(s.account.as_str(), &s.region, key_id) {
+            Some(cause) => Err(KmsError::Internal(format!(
+                "key {key_id}: the stored record cannot be read: {cause}"
+            ))),
+            None => Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                s.key_arn_str(key_id)
+            ))),
+        },
+    }
+}
+
+/// Resolves a key reference accepted in `forms`.
+pub fn key_ref(
+    store: &dyn Store,
+    caller: &Caller,
+    reference: &str,
+    forms: KeyForms,
+) -> Result<Arc<KeyEntry>, KmsError> {
+    let parsed = KeyRef::parse(reference).map_err(|e| match e {
+        IdError::Arn(_) => KmsError::NotFound(format!("Invalid arn {reference}")),
+        _ => KmsError::NotFound(format!("Invalid keyId '{reference}'")),
+    })?;
+    let scope = &caller.scope;
+    match &parsed {
+        KeyRef::KeyArn { scope: s, .. } | KeyRef::AliasArn { scope: s, .. } if s != scope => {
+            // AWS names the Region of an ARN from another Region.
+            return Err(KmsError::NotFound(if s.region != scope.region {
+                format!("Invalid arn {}", s.region)
+            } else {
+                format!("Invalid arn {reference}")
+            }));
+        }
+        _ => {}
+    }
+    let is_alias = matches!(parsed, KeyRef::Alias(_) | KeyRef::AliasArn { .. });
+    if is_alias && forms == KeyForms::KeyOnly {
+        return Err(KmsError::NotFound(format!("Invalid keyId '{reference}'")));
+    }
+    let key_id = match &parsed {
+        KeyRef::Id(id) | KeyRef::KeyArn { id, .. } => id.as_str().to_owned(),
+        KeyRef::Alias(alias) | KeyRef::AliasArn { alias, .. } => {
+            store
+                .alias(scope.account.as_str(), &scope.region, alias.as_str())
+                .ok_or_else(|| {
+                    KmsError::NotFound(format!("Alias '{}' is not found.", scope.alias_arn(alias)))
+                })?
+                .target_key_id
+        }
+    };
+    by_id(store, caller, &key_id)
+}
+
+/// The key a ciphertext names (symmetric or external key store format).
+fn named_by_blob(store: &dyn Store, caller: &Caller, blob: &[u8]) -> Option<Arc<KeyEntry>> {
+    let id = crate::xks::envelope::named_key_id(blob)?;
+    let s = &caller.scope;
+    store.key(
+        s.account.as_str(),
+        &s.region,
+        &crypto::key_id_from_bytes(&id),
+    )
+}
+
+/// Decrypt's and ReEncrypt's source key: the ciphertext's key; a KeyId in
+/// the request must name that key (IncorrectKeyException otherwise), except
+/// for asymmetric encryption keys, whose ciphertexts name no key.
+fn ciphertext_key(
+    store: &dyn Store,
+    caller: &Caller,
+    blob: &[u8],
+    key_id: Option<&str>,
+) -> Result<Arc<KeyEntry>, KmsError> {
+    let named = named_by_blob(store, caller, blob);
+    let Some(reference) = key_id else {
+        return named.ok_or_else(invalid_ciphertext);
+    };
+    let wanted = key_ref(store, caller, reference, KeyForms::Any)?;
+    match named {
+        Some(n) if n.record.key_id != wanted.record.key_id => Err(incorrect_key()),
+        Some(n) => Ok(n),
+        None if wanted.record.key_spec != KeySpec::SymmetricDefault => Ok(wanted),
+        None => Err(invalid_ciphertext()),
+    }
+}
+
+/// CreateAlias/UpdateAlias target: a key id or key ARN; an alias is
+/// ValidationException ("Aliases must refer to keys").
+fn alias_target(
+    store: &dyn Store,
+    caller: &Caller,
+    reference: &str,
+) -> Result<Arc<KeyEntry>, KmsError> {
+    if matches!(
+        KeyRef::parse(reference),
+        Ok(KeyRef::Alias(_) | KeyRef::AliasArn { .. })
+    ) {
+        return Err(KmsError::Validation(format!(
+            "Aliases must refer to keys. Not aliases: {reference}"
+        )));
+    }
+    key_ref(store, caller, reference, KeyForms::KeyOnly)
+}
+
+fn named_alias(caller: &Caller, alias: &AliasName) -> NamedAlias {
+    NamedAlias {
+        name: alias.as_str().to_owned(),
+        arn: caller.scope.alias_arn(alias),
+    }
+}
+
+/// The keys and aliases `request` names.
+pub fn resolve(
+    store: &dyn Store,
+    caller: &Caller,
+    request: &Request,
+) -> Result<Resolved, KmsError> {
+    let mut out = Resolved::default();
+    let mut key = |role, entry| out.keys.push(ResolvedKey { role, entry });
+    let op = request.operation();
+    match request {
+        Request::Decrypt(r) => {
+            let blob = r.ciphertext_blob.as_ref().map_or(&[][..], |b| b.as_bytes());
+            key(
+                KeyRole::Key,
+                ciphertext_key(store, caller, blob, r.key_id.as_deref())?,
+            );
+        }
+        Request::ReEncrypt(r) => {
+            let blob = r.ciphertext_blob.as_ref().map_or(&[][..], |b| b.as_bytes());
+            let source = ciphertext_key(store, caller, blob, r.source_key_id.as_deref())?;
+            let destination = key_ref(store, caller, &r.destination_key_id, KeyForms::Any)?;
+            key(KeyRole::Source, source);
+            key(KeyRole::Destination, destination);
+        }
+        Request::CreateAlias(r) => {
+            let alias = AliasName::parse_customer(&r.alias_name)?;
+            let target = alias_target(store, caller, &r.target_key_id)?;
+            key(KeyRole::Key, target);
+            out.aliases.push(named_alias(caller, &alias));
+        }
+        Request::UpdateAlias(r) => {
+            let alias = AliasName::parse_customer(&r.alias_name)?;
+            let target = alias_target(store, caller, &r.target_key_id)?;
+            key(KeyRole::Key, target);
+            out.aliases.push(named_alias(caller, &alias));
+        }
+        Request::DeleteAlias(r) => {
+            let alias = AliasName::parse(&r.alias_name)?;
+            let s = &caller.scope;
+            if let Some(target) = store
+                .alias(s.account.as_str(), &s.region, alias.as_str())
+                .and_then(|a| store.key(s.account.as_str(), &s.region, &a.target_key_id))
+            {
+                key(KeyRole::Key, target);
+            }
+            out.aliases.push(named_alias(caller, &alias));
+        }
+        // Operations that name no key, or whose key comes from elsewhere.
+        Request::CreateKey(_) | Request::GenerateRandom(_) | Request::ListKeys(_) => {}
+        other => {
+            if let Some(reference) = other.key_id() {
+                let forms = key_refs::forms(op, "KeyId");
+                key(KeyRole::Key, key_ref(store, caller, reference, forms)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The IAM action of `op` on a key in `role`.
+pub fn action(op: Operation, role: KeyRole) -> &'static str {
+    match (op, role) {
+        (Operation::ReEncrypt, KeyRole::Source) => "kms:ReEncryptFrom",
+        (Operation::ReEncrypt, _) => "kms:ReEncryptTo",
+        _ => op.iam_action(),
+    }
+}
