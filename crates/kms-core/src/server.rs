@@ -21,12 +21,18 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// A running kms-core.
 pub struct KmsHandle {
     pub addr: SocketAddr,
+    /// The service (reloads: [`Kms::reload_auth`]).
+    pub kms: Arc<Kms>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     sweeper: JoinHandle<()>,
 }
 
 impl KmsHandle {
+    /// Stops accepting, lets in-flight requests finish (within
+    /// [`http_shell::SHUTDOWN_GRACE`]) and stops the deletion sweeper. The
+    /// audit log is flushed by closing its [`audit_sink::SinkGuard`] after
+    /// this returns.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -45,20 +51,36 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let kms = Arc::new(kms);
+    let service = Arc::clone(&kms);
     // The deletion sweeper: keys whose waiting period is over are deleted.
     let sweeper = {
         let store = Arc::clone(kms.store());
+        let audit = kms.audit().cloned();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 let store = Arc::clone(&store);
+                let audit = audit.clone();
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0);
                 let _ = tokio::task::spawn_blocking(move || {
-                    crate::ops::keys::sweep(store.as_ref(), now)
+                    crate::ops::keys::sweep_with(store.as_ref(), now, |account, region, key_id| {
+                        if let Some(sink) = &audit {
+                            let record = crate::audit::Record::service_event(
+                                "DeleteKey",
+                                account,
+                                region,
+                                &crate::keys::key_arn(region, account, key_id),
+                                serde_json::json!({"keyId": key_id, "reason": "PendingDeletionWindowExpired"}),
+                            );
+                            if let Err(e) = sink.record_blocking(&record) {
+                                tracing::error!(%key_id, error = %e, "audit record of a key deletion lost");
+                            }
+                        }
+                    })
                 })
                 .await;
             }
@@ -94,6 +116,7 @@ pub async fn start(
     tracing::info!(%addr, "kms-core listening");
     Ok(KmsHandle {
         addr,
+        kms: service,
         shutdown: Some(tx),
         task,
         sweeper,
@@ -107,6 +130,23 @@ async fn handle(
     req: http::Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let start = Instant::now();
+    if req.method() == http::Method::GET {
+        // Health endpoints: never audited, no authentication.
+        let health = match req.uri().path() {
+            "/healthz" => Some(crate::health::liveness()),
+            "/readyz" => Some(crate::health::readiness(kms)),
+            _ => None,
+        };
+        if let Some((status, body)) = health {
+            let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+            *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return resp;
+        }
+    }
     let (parts, body) = read_body(req, limits).await;
     let (status, body, request_id, operation, error) = match body {
         Ok(body) => {
