@@ -24,6 +24,7 @@ pub mod context;
 pub mod crypto;
 pub mod health;
 pub mod keys;
+pub mod metrics;
 pub mod ops;
 pub mod pipeline;
 pub mod server;

@@ -87,6 +87,10 @@ struct Cli {
     /// line, the request id on every line of a request).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this
+    /// address. Unauthenticated: keep it on loopback or a management network.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -147,6 +151,9 @@ fn main() -> anyhow::Result<()> {
         )
     };
     let mut kms = Kms::new(auth, store)?;
+    if cli.metrics_listen.is_some() {
+        kms = kms.with_metrics(std::sync::Arc::new(kms_core::metrics::Metrics::new()));
+    }
     let audit_guard = match &cli.audit_log {
         Some(path) => {
             let mut cfg = audit_sink::SinkConfig::new(path);
@@ -205,6 +212,23 @@ fn main() -> anyhow::Result<()> {
             kms.resume_custom_key_stores();
         }
         let handle = kms_core::server::start(cli.listen, kms, tls).await?;
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_task = match cli.metrics_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics listener {addr}"))?;
+                tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+                Some(tokio::spawn(kms_core::server::serve_metrics(
+                    listener,
+                    std::sync::Arc::clone(&handle.kms),
+                    async {
+                        let _ = metrics_stopped.await;
+                    },
+                )))
+            }
+            None => None,
+        };
         use tokio::signal::unix::{signal, SignalKind};
         let mut hup = signal(SignalKind::hangup())?;
         let mut term = signal(SignalKind::terminate())?;
@@ -226,6 +250,10 @@ fn main() -> anyhow::Result<()> {
         }
         tracing::info!("shutting down: finishing in-flight requests");
         handle.shutdown().await;
+        let _ = metrics_stop.send(());
+        if let Some(t) = metrics_task {
+            let _ = t.await;
+        }
         if let Some(p) = demo_proxy {
             p.handle.shutdown().await;
         }

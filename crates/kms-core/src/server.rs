@@ -130,6 +130,7 @@ async fn handle(
     req: http::Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let start = Instant::now();
+    let _in_flight = kms.metrics().map(|m| m.in_flight());
     if req.method() == http::Method::GET {
         // Health endpoints: never audited, no authentication.
         let health = match req.uri().path() {
@@ -148,6 +149,7 @@ async fn handle(
         }
     }
     let (parts, body) = read_body(req, limits).await;
+    let mut context_op = None;
     let (status, body, request_id, operation, error) = match body {
         Ok(body) => {
             let r = kms
@@ -163,6 +165,7 @@ async fn handle(
                     peer,
                 )
                 .await;
+            context_op = r.context.operation;
             (r.status, r.body, r.request_id, r.operation, r.error)
         }
         Err(e) => {
@@ -186,6 +189,11 @@ async fn handle(
             )
         }
     };
+    if let Some(m) = kms.metrics() {
+        // The operation name of the model (bounded), or "Unknown".
+        let op = context_op.map_or("Unknown", |o| o.name());
+        m.request(op, error.unwrap_or("success"), start.elapsed());
+    }
     tracing::info!(
         target: "kms_core::access",
         status,
@@ -207,3 +215,44 @@ async fn handle(
     }
     resp
 }
+
+/// Serves `GET /metrics` (Prometheus text) on its own plain-HTTP listener
+/// until `shutdown`. Keep it on loopback or a management network.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    kms: Arc<Kms>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let limits = ShellLimits {
+        max_body_bytes: 0,
+        request_timeout: Duration::from_secs(10),
+        handshake_timeout: Duration::from_secs(10),
+        max_header_bytes: 16 * 1024,
+    };
+    http_shell::serve(listener, None, limits, shutdown, move |req, _peer| {
+        let kms = Arc::clone(&kms);
+        async move {
+            let (status, ctype, body) = match (req.uri().path(), kms.metrics()) {
+                ("/metrics", Some(m)) if req.method() == http::Method::GET => (
+                    StatusCode::OK,
+                    METRICS_CONTENT_TYPE,
+                    m.encode(&kms.xks().states()),
+                ),
+                _ => (
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "not found\n".to_owned(),
+                ),
+            };
+            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            *resp.status_mut() = status;
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+            resp
+        }
+    })
+    .await
+}
+
+/// What `prometheus-client`'s text encoder writes.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

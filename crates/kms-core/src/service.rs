@@ -23,6 +23,7 @@ pub struct Kms {
     xks: Arc<crate::xks::Registry>,
     authorizer: Arc<dyn Authorizer>,
     audit: Option<audit_sink::AuditSink>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Region of audit records of requests whose caller is unknown (the
@@ -50,6 +51,7 @@ impl Kms {
             xks: crate::xks::Registry::new(crate::xks::XksSettings::default()),
             authorizer: Arc::new(AllowAll),
             audit: None,
+            metrics: None,
         })
     }
 
@@ -68,7 +70,21 @@ impl Kms {
     /// budget, health interval).
     pub fn with_xks_settings(mut self, settings: crate::xks::XksSettings) -> Kms {
         self.xks = crate::xks::Registry::new(settings);
+        if let Some(m) = &self.metrics {
+            self.xks.set_metrics(Arc::clone(m));
+        }
         self
+    }
+
+    /// Counts requests and XKS calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Kms {
+        self.xks.set_metrics(Arc::clone(&metrics));
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.metrics.as_ref()
     }
 
     /// Uses this authorizer (the default allows every request).

@@ -370,3 +370,119 @@ async fn credentials_reload_under_load_without_failures() {
     assert_eq!(common::code(e), "UnrecognizedClientException");
     handle.shutdown().await;
 }
+
+/// Every sample line is `name{labels} value` of a declared family.
+fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
+    assert!(text.ends_with("# EOF\n"));
+    let mut families = Vec::new();
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, ty) = rest.split_once(' ').unwrap();
+            assert!(
+                ["counter", "gauge", "histogram", "info"].contains(&ty),
+                "{line}"
+            );
+            families.push(name.to_owned());
+        } else if !line.starts_with('#') {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let v: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+            let name = series.split('{').next().unwrap();
+            assert!(
+                families.iter().any(|f| name == f
+                    || ["_total", "_info", "_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|s| name == format!("{f}{s}"))),
+                "undeclared: {line}"
+            );
+            samples.insert(series.to_owned(), v);
+        }
+    }
+    samples
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_scraped_and_parse_as_prometheus_text() {
+    let metrics = Arc::new(kms_core::metrics::Metrics::new());
+    let kms = Kms::new(AuthMode::Development, Arc::new(MemoryStore::in_memory()))
+        .unwrap()
+        .with_metrics(metrics);
+    let handle = kms_core::server::start("127.0.0.1:0".parse().unwrap(), kms, None)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let maddr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(kms_core::server::serve_metrics(
+        listener,
+        Arc::clone(&handle.kms),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    let c = client(handle.addr, "111122223333", "x", "us-east-1");
+    let key = c.create_key().send().await.unwrap().key_metadata.unwrap();
+    c.encrypt()
+        .key_id(key.key_id())
+        .plaintext(Blob::new(b"m".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert!(c.describe_key().key_id("alias/none").send().await.is_err());
+    // Health checks are not counted as API requests.
+    http_get(handle.addr, "/healthz").await;
+
+    use http_body_util::{BodyExt, Empty};
+    let tcp = tokio::net::TcpStream::connect(maddr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(
+            http::Request::get("/metrics")
+                .header("host", "localhost")
+                .body(Empty::<bytes::Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let s = parse_prometheus(&text);
+    let get = |k: &str| *s.get(k).unwrap_or_else(|| panic!("no {k} in\n{text}"));
+    assert_eq!(
+        get(r#"kms_requests_total{operation="Encrypt",outcome="success"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"kms_requests_total{operation="CreateKey",outcome="success"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"kms_requests_total{operation="DescribeKey",outcome="NotFoundException"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"kms_request_duration_seconds_count{operation="Encrypt"}"#),
+        1.0
+    );
+    assert!(
+        s.contains_key(r#"kms_request_duration_seconds_bucket{le="0.00005",operation="Encrypt"}"#)
+    );
+    assert_eq!(get("kms_requests_in_flight"), 0.0);
+    assert!(text.contains("kms_build_info{version="));
+    assert!(!text.contains(key.key_id()), "a key id became a label");
+    let _ = tx.send(());
+    task.await.unwrap();
+    handle.shutdown().await;
+}
