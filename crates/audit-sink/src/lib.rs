@@ -178,13 +178,8 @@ impl SinkGuard {
         // `AuditError::Closed`.
         // `try_send` rather than `blocking_send`: close may run on a runtime
         // thread (a guard dropped in async code), where blocking_send panics.
-        loop {
-            match self.tx.try_send(Msg::Close) {
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    std::thread::sleep(std::time::Duration::from_millis(1))
-                }
-                _ => break,
-            }
+        while let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Msg::Close) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
             let _ = t.join();
