@@ -154,6 +154,12 @@ fn ms(d: Duration) -> u64 {
 }
 
 impl Client {
+    /// Pool use for metrics: (size, connections in use by calls now).
+    pub fn pool_usage(&self) -> (usize, usize) {
+        let size = self.settings.pool_size;
+        (size, size.saturating_sub(self.permits.available_permits()))
+    }
+
     /// Builds the client; connections are opened on demand.
     pub fn new(settings: ClientSettings) -> Result<Client, Error> {
         if settings.pool_size == 0 {

@@ -81,6 +81,11 @@ pub struct RequestContext {
     /// Set by the resolve step.
     pub resolved: Resolved,
     pub outcome: Outcome,
+    /// The audit log's `requestParameters` (an allow-list of the body's
+    /// fields, [`crate::audit::request_parameters`]); set after decoding.
+    pub request_parameters: Option<serde_json::Value>,
+    /// The message the caller received, on failure.
+    pub error_message: Option<String>,
 }
 
 impl RequestContext {
@@ -94,6 +99,8 @@ impl RequestContext {
             caller: None,
             resolved: Resolved::default(),
             outcome: Outcome::Pending,
+            request_parameters: None,
+            error_message: None,
         }
     }
 }

@@ -16,12 +16,15 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod clock;
 pub mod context;
 pub mod crypto;
+pub mod health;
 pub mod keys;
+pub mod metrics;
 pub mod ops;
 pub mod pipeline;
 pub mod server;

@@ -60,25 +60,81 @@ struct Cli {
     demo_account: String,
     #[arg(long, default_value = "us-east-1")]
     demo_region: String,
+    /// Write the CloudTrail-format audit log (one JSON object per line) to
+    /// this file. See docs/operations.md.
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// When the audit log cannot be written: refuse requests
+    /// (fail-closed) or count the lost records and serve (count-and-continue).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "fail-closed",
+        requires = "audit_log"
+    )]
+    audit_on_failure: AuditFailure,
+    /// Rotate the audit log before it grows past this many bytes.
+    #[arg(long, default_value_t = 100 * 1024 * 1024, requires = "audit_log")]
+    audit_max_file_bytes: u64,
+    /// Rotated audit files kept.
+    #[arg(long, default_value_t = 10, requires = "audit_log")]
+    audit_max_files: u32,
+    /// fsync every batch of audit records (power-loss safe) or only flush
+    /// them to the kernel (crash safe).
+    #[arg(long, value_enum, default_value = "fsync", requires = "audit_log")]
+    audit_durability: AuditDurability,
+    /// Log format of the service log (stdout): text or json (one object per
+    /// line, the request id on every line of a request).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this
+    /// address. Unauthenticated: keep it on loopback or a management network.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AuditFailure {
+    FailClosed,
+    CountAndContinue,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AuditDurability {
+    Fsync,
+    Flush,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn load_auth(path: &std::path::Path) -> anyhow::Result<AuthMode> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    AuthMode::configured_from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+        .with_ansi(
+            cli.log_format == LogFormat::Text
+                && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        );
+    match cli.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
     http_shell::raise_open_file_limit();
     let auth = match &cli.credentials {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            AuthMode::configured_from_toml(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        }
+        Some(path) => load_auth(path)?,
         None => AuthMode::Development,
     };
     auth.check_bind(cli.listen, cli.force_dev_auth)
@@ -96,6 +152,29 @@ fn main() -> anyhow::Result<()> {
         )
     };
     let mut kms = Kms::new(auth, store)?;
+    if cli.metrics_listen.is_some() {
+        kms = kms.with_metrics(std::sync::Arc::new(kms_core::metrics::Metrics::new()));
+    }
+    let audit_guard = match &cli.audit_log {
+        Some(path) => {
+            let mut cfg = audit_sink::SinkConfig::new(path);
+            cfg.max_file_bytes = cli.audit_max_file_bytes;
+            cfg.max_files = cli.audit_max_files;
+            cfg.on_failure = match cli.audit_on_failure {
+                AuditFailure::FailClosed => audit_sink::FailurePolicy::FailClosed,
+                AuditFailure::CountAndContinue => audit_sink::FailurePolicy::CountAndContinue,
+            };
+            cfg.durability = match cli.audit_durability {
+                AuditDurability::Fsync => audit_sink::Durability::Fsync,
+                AuditDurability::Flush => audit_sink::Durability::Flush,
+            };
+            let (sink, guard) = audit_sink::AuditSink::open(&cfg)
+                .with_context(|| format!("opening the audit log {}", path.display()))?;
+            kms = kms.with_audit(sink);
+            Some(guard)
+        }
+        None => None,
+    };
     if let Some(path) = &cli.xks_config {
         kms = kms.with_xks_settings(
             kms_core::xks::XksSettings::load(path).map_err(|e| anyhow::anyhow!(e))?,
@@ -134,11 +213,55 @@ fn main() -> anyhow::Result<()> {
             kms.resume_custom_key_stores();
         }
         let handle = kms_core::server::start(cli.listen, kms, tls).await?;
-        tokio::signal::ctrl_c().await?;
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_task = match cli.metrics_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics listener {addr}"))?;
+                tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+                Some(tokio::spawn(kms_core::server::serve_metrics(
+                    listener,
+                    std::sync::Arc::clone(&handle.kms),
+                    async {
+                        let _ = metrics_stopped.await;
+                    },
+                )))
+            }
+            None => None,
+        };
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => match &cli.credentials {
+                    Some(path) => match load_auth(path) {
+                        Ok(auth) => {
+                            handle.kms.reload_auth(auth);
+                            tracing::info!(file = %path.display(), "credentials reloaded");
+                        }
+                        Err(e) => tracing::error!(error = format!("{e:#}"), "credentials reload failed; keeping the current ones"),
+                    },
+                    None => tracing::info!("SIGHUP: no --credentials file to reload (development mode)"),
+                },
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
         handle.shutdown().await;
+        let _ = metrics_stop.send(());
+        if let Some(t) = metrics_task {
+            let _ = t.await;
+        }
         if let Some(p) = demo_proxy {
             p.handle.shutdown().await;
         }
+        if let Some(guard) = audit_guard {
+            tokio::task::spawn_blocking(move || guard.close()).await?;
+        }
+        tracing::info!("stopped");
         Ok(())
     })
 }

@@ -21,12 +21,18 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// A running kms-core.
 pub struct KmsHandle {
     pub addr: SocketAddr,
+    /// The service (reloads: [`Kms::reload_auth`]).
+    pub kms: Arc<Kms>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     sweeper: JoinHandle<()>,
 }
 
 impl KmsHandle {
+    /// Stops accepting, lets in-flight requests finish (within
+    /// [`http_shell::SHUTDOWN_GRACE`]) and stops the deletion sweeper. The
+    /// audit log is flushed by closing its [`audit_sink::SinkGuard`] after
+    /// this returns.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -45,20 +51,36 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let kms = Arc::new(kms);
+    let service = Arc::clone(&kms);
     // The deletion sweeper: keys whose waiting period is over are deleted.
     let sweeper = {
         let store = Arc::clone(kms.store());
+        let audit = kms.audit().cloned();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 let store = Arc::clone(&store);
+                let audit = audit.clone();
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0);
                 let _ = tokio::task::spawn_blocking(move || {
-                    crate::ops::keys::sweep(store.as_ref(), now)
+                    crate::ops::keys::sweep_with(store.as_ref(), now, |account, region, key_id| {
+                        if let Some(sink) = &audit {
+                            let record = crate::audit::Record::service_event(
+                                "DeleteKey",
+                                account,
+                                region,
+                                &crate::keys::key_arn(region, account, key_id),
+                                serde_json::json!({"keyId": key_id, "reason": "PendingDeletionWindowExpired"}),
+                            );
+                            if let Err(e) = sink.record_blocking(&record) {
+                                tracing::error!(%key_id, error = %e, "audit record of a key deletion lost");
+                            }
+                        }
+                    })
                 })
                 .await;
             }
@@ -92,6 +114,7 @@ pub async fn start(
     tracing::info!(%addr, "kms-core listening");
     Ok(KmsHandle {
         addr,
+        kms: service,
         shutdown: Some(tx),
         task,
         sweeper,
@@ -105,7 +128,26 @@ async fn handle(
     req: http::Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let start = Instant::now();
+    let _in_flight = kms.metrics().map(|m| m.in_flight());
+    if req.method() == http::Method::GET {
+        // Health endpoints: never audited, no authentication.
+        let health = match req.uri().path() {
+            "/healthz" => Some(crate::health::liveness()),
+            "/readyz" => Some(crate::health::readiness(kms)),
+            _ => None,
+        };
+        if let Some((status, body)) = health {
+            let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+            *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return resp;
+        }
+    }
     let (parts, body) = read_body(req, limits).await;
+    let mut context_op = None;
     let (status, body, request_id, operation, error) = match body {
         Ok(body) => {
             let r = kms
@@ -121,6 +163,7 @@ async fn handle(
                     peer,
                 )
                 .await;
+            context_op = r.context.operation;
             (r.status, r.body, r.request_id, r.operation, r.error)
         }
         Err(e) => {
@@ -144,6 +187,11 @@ async fn handle(
             )
         }
     };
+    if let Some(m) = kms.metrics() {
+        // The operation name of the model (bounded), or "Unknown".
+        let op = context_op.map_or("Unknown", |o| o.name());
+        m.request(op, error.unwrap_or("success"), start.elapsed());
+    }
     tracing::info!(
         target: "kms_core::access",
         status,
@@ -165,3 +213,44 @@ async fn handle(
     }
     resp
 }
+
+/// Serves `GET /metrics` (Prometheus text) on its own plain-HTTP listener
+/// until `shutdown`. Keep it on loopback or a management network.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    kms: Arc<Kms>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let limits = ShellLimits {
+        max_body_bytes: 0,
+        request_timeout: Duration::from_secs(10),
+        handshake_timeout: Duration::from_secs(10),
+        max_header_bytes: 16 * 1024,
+    };
+    http_shell::serve(listener, None, limits, shutdown, move |req, _peer| {
+        let kms = Arc::clone(&kms);
+        async move {
+            let (status, ctype, body) = match (req.uri().path(), kms.metrics()) {
+                ("/metrics", Some(m)) if req.method() == http::Method::GET => (
+                    StatusCode::OK,
+                    METRICS_CONTENT_TYPE,
+                    m.encode(&kms.xks().states()),
+                ),
+                _ => (
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "not found\n".to_owned(),
+                ),
+            };
+            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            *resp.status_mut() = status;
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+            resp
+        }
+    })
+    .await
+}
+
+/// What `prometheus-client`'s text encoder writes.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

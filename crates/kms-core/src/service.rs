@@ -13,14 +13,22 @@ use crate::pipeline::{self, Services};
 use crate::store::Store;
 use sigv4::RequestParts;
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub struct Kms {
     model: Model,
-    auth: AuthMode,
+    /// Replaced whole on SIGHUP ([`Kms::reload_auth`]).
+    auth: arc_swap::ArcSwap<AuthMode>,
     store: Arc<dyn Store>,
     xks: Arc<crate::xks::Registry>,
     authorizer: Arc<dyn Authorizer>,
+    audit: Option<audit_sink::AuditSink>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
+
+/// Region of audit records of requests whose caller is unknown (the
+/// credential scope was never verified).
+pub const UNAUTHENTICATED_REGION: &str = "us-east-1";
 
 /// The reply and what the access log records about it.
 pub struct Reply {
@@ -38,18 +46,45 @@ impl Kms {
     pub fn new(auth: AuthMode, store: Arc<dyn Store>) -> Result<Kms, ModelError> {
         Ok(Kms {
             model: Model::load()?,
-            auth,
+            auth: arc_swap::ArcSwap::from_pointee(auth),
             store,
             xks: crate::xks::Registry::new(crate::xks::XksSettings::default()),
             authorizer: Arc::new(AllowAll),
+            audit: None,
+            metrics: None,
         })
+    }
+
+    /// Writes one CloudTrail-format record per request to `sink`.
+    pub fn with_audit(mut self, sink: audit_sink::AuditSink) -> Kms {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// The audit sink, when the audit log is on.
+    pub fn audit(&self) -> Option<&audit_sink::AuditSink> {
+        self.audit.as_ref()
     }
 
     /// Uses these external key store settings (TLS trust toward proxies,
     /// budget, health interval).
     pub fn with_xks_settings(mut self, settings: crate::xks::XksSettings) -> Kms {
         self.xks = crate::xks::Registry::new(settings);
+        if let Some(m) = &self.metrics {
+            self.xks.set_metrics(Arc::clone(m));
+        }
         self
+    }
+
+    /// Counts requests and XKS calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Kms {
+        self.xks.set_metrics(Arc::clone(&metrics));
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.metrics.as_ref()
     }
 
     /// Uses this authorizer (the default allows every request).
@@ -69,8 +104,14 @@ impl Kms {
         self.xks.resume(&self.store.all_custom_key_stores());
     }
 
-    pub fn auth(&self) -> &AuthMode {
-        &self.auth
+    pub fn auth(&self) -> Arc<AuthMode> {
+        self.auth.load_full()
+    }
+
+    /// Replaces the principals and credentials (SIGHUP): requests in
+    /// flight finish with the old ones, new requests use the new ones.
+    pub fn reload_auth(&self, auth: AuthMode) {
+        self.auth.store(Arc::new(auth));
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -92,15 +133,36 @@ impl Kms {
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let auth = self.auth.load();
         let services = Services {
             model: &self.model,
-            auth: &self.auth,
+            auth: &auth,
             store: self.store.as_ref(),
             registry: &self.xks,
             authorizer: self.authorizer.as_ref(),
         };
-        let result = pipeline::run(&services, req, &mut cx).await;
-        let (status, body) = pipeline::encode::reply(&mut cx, result);
+        let fail_closed = self.audit.as_ref().is_some_and(|a| a.refuses());
+        let result = if fail_closed {
+            // Nothing happens that is not audited.
+            Err(KmsError::Internal("the audit log cannot be written".into()))
+        } else {
+            let span = tracing::info_span!("request", request_id = %cx.request_id);
+            pipeline::run(&services, req, &mut cx)
+                .instrument(span)
+                .await
+        };
+        let (mut status, mut body) = pipeline::encode::reply(&mut cx, result);
+        if let Some(sink) = &self.audit {
+            let record = crate::audit::Record::from_context(&cx, UNAUTHENTICATED_REGION);
+            if let Err(audit_sink::AuditError::Unavailable) = sink.record(&record).await {
+                if !fail_closed {
+                    // The sink failed while the request ran: withhold the
+                    // result (fail closed).
+                    let e = KmsError::Internal("the audit log cannot be written".into());
+                    (status, body) = pipeline::encode::reply(&mut cx, Err(e));
+                }
+            }
+        }
         Reply {
             status,
             body,
@@ -126,9 +188,10 @@ impl Kms {
         body: serde_json::Value,
     ) -> Result<serde_json::Value, KmsError> {
         let mut cx = RequestContext::new(protocol::request_id());
+        let auth = self.auth.load();
         let services = Services {
             model: &self.model,
-            auth: &self.auth,
+            auth: &auth,
             store: self.store.as_ref(),
             registry: &self.xks,
             authorizer: self.authorizer.as_ref(),

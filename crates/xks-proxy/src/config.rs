@@ -20,6 +20,19 @@ pub struct Config {
     pub log: LogConfig,
     pub backends: BTreeMap<String, BackendConfig>,
     pub key_stores: Vec<KeyStoreConfig>,
+    /// One audit record per request (JSON lines); off when absent.
+    pub audit: Option<audit_sink::SinkConfig>,
+    /// Prometheus metrics on their own plain-HTTP listener; off when absent.
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// The `[metrics]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serves `GET /metrics` (Prometheus text format). Keep it on loopback
+    /// or a management network: it is unauthenticated.
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -344,6 +357,9 @@ impl Config {
                 fix(ca);
             }
         }
+        if let Some(a) = &mut self.audit {
+            fix(&mut a.path);
+        }
         for b in self.backends.values_mut() {
             match b {
                 BackendConfig::Software {
@@ -371,6 +387,9 @@ impl Config {
 
     /// Checks everything that can be checked without opening files.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(a) = &self.audit {
+            a.validate().map_err(|e| anyhow::anyhow!("[audit] {e}"))?;
+        }
         let s = &self.server;
         match (&s.tls, s.plain_http) {
             (None, false) => bail!("[server] needs a [server.tls] section, or plain_http = true"),

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod audit;
 pub mod authz;
 pub mod backend;
 pub mod ciphertext;
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod keystore;
+pub mod metrics;
 /// The development/test PKI (the `dev-pki` crate), re-exported for the demo and tests.
 pub use dev_pki as pki;
 pub mod server;
@@ -36,10 +38,16 @@ use tokio::task::JoinHandle;
 /// A running proxy.
 pub struct ProxyHandle {
     pub addr: SocketAddr,
+    /// The metrics listener, when `[metrics]` is configured.
+    pub metrics_addr: Option<SocketAddr>,
     pub proxy: Arc<Proxy>,
+    pub metrics: Option<Arc<metrics::Metrics>>,
     backends: HashMap<String, BackendHandle>,
+    tls: Option<tls::TlsReloader>,
+    audit: Option<audit_sink::SinkGuard>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    metrics_task: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 fn settings(cfg: &Config) -> Settings {
@@ -66,15 +74,53 @@ pub async fn start(cfg: &Config) -> anyhow::Result<ProxyHandle> {
 /// put a deliberately slow or failing key manager behind the proxy).
 pub async fn start_with_backends(
     cfg: &Config,
-    backends: HashMap<String, BackendHandle>,
+    mut backends: HashMap<String, BackendHandle>,
 ) -> anyhow::Result<ProxyHandle> {
+    let metrics = cfg
+        .metrics
+        .as_ref()
+        .map(|_| Arc::new(metrics::Metrics::new()));
+    if let Some(m) = &metrics {
+        for (name, b) in backends.iter_mut() {
+            b.backend = m.instrument(name, Arc::clone(&b.backend));
+        }
+    }
     let routing = Routing::build(cfg, &backends)?;
-    let tls = match &cfg.server.tls {
-        Some(t) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
-            t,
-            cfg.server.http2,
-        )?)),
-        None => None,
+    let (tls, tls_reloader) = match &cfg.server.tls {
+        Some(t) => {
+            let (config, reloader) = tls::server_config(t, cfg.server.http2)?;
+            (
+                Some(tokio_rustls::TlsAcceptor::from(config)),
+                Some(reloader),
+            )
+        }
+        None => (None, None),
+    };
+    let (audit, audit_guard) = match &cfg.audit {
+        Some(a) => {
+            let (sink, guard) = audit_sink::AuditSink::open(a)
+                .with_context(|| format!("opening the audit log {}", a.path.display()))?;
+            if let Some(m) = &metrics {
+                m.watch_audit(sink.clone());
+            }
+            (Some(sink), Some(guard))
+        }
+        None => (None, None),
+    };
+    let metrics_task = match (&cfg.metrics, &metrics) {
+        (Some(mc), Some(m)) => {
+            let listener = tokio::net::TcpListener::bind(mc.listen)
+                .await
+                .with_context(|| format!("binding the metrics listener {}", mc.listen))?;
+            let addr = listener.local_addr()?;
+            let (tx, rx) = oneshot::channel::<()>();
+            let task = tokio::spawn(server::serve_metrics(listener, Arc::clone(m), async {
+                let _ = rx.await;
+            }));
+            tracing::info!(%addr, "metrics listening");
+            Some((addr, tx, task))
+        }
+        _ => None,
     };
     let budget = Duration::from_millis(cfg.server.backend_timeout_ms);
     for b in backends.values() {
@@ -100,25 +146,46 @@ pub async fn start_with_backends(
         tls,
         Arc::clone(&proxy),
         limits,
+        server::Observers {
+            audit,
+            metrics: metrics.clone(),
+        },
         async {
             let _ = rx.await;
         },
     ));
     tracing::info!(%addr, tls = cfg.server.tls.is_some(), key_stores = cfg.key_stores.len(), "xks-proxy listening");
+    let metrics_addr = metrics_task.as_ref().map(|(a, _, _)| *a);
     Ok(ProxyHandle {
         addr,
+        metrics_addr,
         proxy,
+        metrics,
         backends,
+        tls: tls_reloader,
+        audit: audit_guard,
         shutdown: Some(tx),
         task,
+        metrics_task: metrics_task.map(|(_, tx, t)| (tx, t)),
     })
 }
 
 impl ProxyHandle {
-    /// Applies a new configuration's key stores (credentials, allowed keys,
-    /// rate limits, authorization rules) without dropping connections.
-    /// Backends, TLS and the listen address need a restart.
+    /// Applies a new configuration (SIGHUP) without dropping connections:
+    /// key stores (credentials, allowed keys, rate limits, authorization
+    /// rules) and the TLS certificate, key and client CA. Everything is
+    /// checked before anything changes: a bad configuration leaves the
+    /// current one in force. Backends, the listen addresses, the audit and
+    /// metrics settings need a restart.
     pub fn reload(&self, cfg: &Config) -> anyhow::Result<()> {
+        let r = self.reload_inner(cfg);
+        if let Some(m) = &self.metrics {
+            m.reload(r.is_ok());
+        }
+        r
+    }
+
+    fn reload_inner(&self, cfg: &Config) -> anyhow::Result<()> {
         if cfg.backends.len() != self.backends.len()
             || cfg
                 .backends
@@ -128,15 +195,29 @@ impl ProxyHandle {
             bail!("backend definitions changed: restart the proxy to apply them");
         }
         let routing = Routing::build(cfg, &self.backends)?;
+        match (&self.tls, &cfg.server.tls) {
+            (Some(reloader), Some(t)) => reloader.reload(t)?,
+            (None, None) => {}
+            _ => bail!("switching between TLS and plain HTTP needs a restart"),
+        }
+        // TLS is in force now; the routing swap cannot fail.
         self.proxy.swap_routing(routing);
         Ok(())
     }
 
-    /// Stops accepting connections and waits for the accept loop to end.
+    /// Stops accepting connections, lets in-flight requests finish (within
+    /// [`http_shell::SHUTDOWN_GRACE`]), then flushes the audit log.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        if let Some((tx, task)) = self.metrics_task.take() {
+            let _ = tx.send(());
+            let _ = task.await;
+        }
+        if let Some(guard) = self.audit.take() {
+            let _ = tokio::task::spawn_blocking(move || guard.close()).await;
+        }
     }
 }

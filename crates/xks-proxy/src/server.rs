@@ -1,6 +1,8 @@
 //! xks-proxy's HTTP handler on the shared shell ([`http_shell`]): collect
 //! the body within limits, call the core, write the reply, log one line.
 
+use crate::audit::{new_request_id, AuditRecord, RequestFacts};
+use crate::metrics::Metrics;
 use crate::service::{Incoming, Proxy, Reply};
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
@@ -13,7 +15,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
 use xks_wire::ErrorName;
+
+/// What the shell does around the core: the audit log and metrics, both
+/// optional.
+#[derive(Clone, Default)]
+pub struct Observers {
+    pub audit: Option<audit_sink::AuditSink>,
+    pub metrics: Option<Arc<Metrics>>,
+}
 
 /// Serves the proxy until `shutdown` completes (see [`http_shell::serve`]).
 pub async fn serve(
@@ -21,24 +32,45 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     proxy: Arc<Proxy>,
     limits: ShellLimits,
+    observers: Observers,
     shutdown: impl Future<Output = ()>,
 ) {
     let shell_limits = limits.clone();
+    let observers = Arc::new(observers);
     http_shell::serve(listener, tls, shell_limits, shutdown, move |req, peer| {
         let proxy = Arc::clone(&proxy);
         let limits = limits.clone();
-        async move { handle(&proxy, &limits, peer, req).await }
+        let observers = Arc::clone(&observers);
+        let request_id = new_request_id();
+        // Every line logged while handling the request carries its id.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            kms_request_id = tracing::field::Empty
+        );
+        async move { handle(&proxy, &limits, &observers, &request_id, peer, req).await }
+            .instrument(span)
     })
     .await
+}
+
+fn audit_unavailable() -> crate::error::XksError {
+    crate::error::XksError::new(
+        ErrorName::InternalException,
+        "The proxy cannot write its audit log; requests are refused until it can.",
+    )
 }
 
 async fn handle(
     proxy: &Proxy,
     limits: &ShellLimits,
+    observers: &Observers,
+    request_id: &str,
     peer: SocketAddr,
     req: Request<Body>,
 ) -> Response<Full<Bytes>> {
     let start = Instant::now();
+    let _in_flight = observers.metrics.as_ref().map(|m| m.in_flight());
     let (parts, body) = read_body(req, limits).await;
     let too_large = || {
         crate::error::XksError::new(
@@ -49,7 +81,10 @@ async fn handle(
             ),
         )
     };
-    let reply = match body {
+    let fail_closed = observers.audit.as_ref().is_some_and(|a| a.refuses());
+    let mut reply = match body {
+        // Refused before any work: nothing happens that is not audited.
+        Ok(_) if fail_closed => Reply::error(audit_unavailable(), Default::default()),
         Ok(body) => {
             let authority = parts.uri.authority().map(|a| a.as_str());
             proxy
@@ -74,13 +109,39 @@ async fn handle(
             Default::default(),
         ),
     };
-    log_request(
-        &reply,
-        &parts.method,
-        parts.uri.path(),
-        peer,
-        start.elapsed(),
-    );
+    let lb_check = parts.method == http::Method::GET
+        && parts.uri.path() == proxy.settings().load_balancer_health_path;
+    if !lb_check {
+        if let Some(sink) = &observers.audit {
+            let facts = RequestFacts {
+                request_id,
+                peer,
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                status: reply.status,
+                latency: start.elapsed(),
+            };
+            let outcome = sink.record(&AuditRecord::new(&facts, &reply.log)).await;
+            if outcome.is_err() && !fail_closed {
+                // The sink failed while this request ran (fail closed): its
+                // result is withheld.
+                let log = std::mem::take(&mut reply.log);
+                reply = Reply::error(audit_unavailable(), log);
+            }
+        }
+    }
+    let latency = start.elapsed();
+    log_request(&reply, &parts.method, parts.uri.path(), peer, latency);
+    if let Some(m) = &observers.metrics {
+        if !lb_check {
+            m.request(
+                reply.log.operation.map_or("unknown", |o| o.as_str()),
+                reply.log.key_store.as_ref().map(|k| k.name.as_str()),
+                reply.log.error.map_or("success", |e| e.as_str()),
+                latency,
+            );
+        }
+    }
     let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
     *resp.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -94,6 +155,51 @@ async fn handle(
     }
     resp
 }
+
+/// Serves `GET /metrics` on its own plain-HTTP listener until `shutdown`.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = ShellLimits {
+        max_body_bytes: 0,
+        request_timeout: Duration::from_secs(10),
+        handshake_timeout: Duration::from_secs(10),
+        max_header_bytes: 16 * 1024,
+    };
+    http_shell::serve(listener, None, limits, shutdown, move |req, _peer| {
+        let metrics = Arc::clone(&metrics);
+        async move {
+            let (status, ctype, body) = if req.uri().path() != "/metrics" {
+                (
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "not found\n".to_owned(),
+                )
+            } else if req.method() != http::Method::GET {
+                (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "text/plain",
+                    "GET only\n".to_owned(),
+                )
+            } else {
+                (StatusCode::OK, METRICS_CONTENT_TYPE, metrics.encode())
+            };
+            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            *resp.status_mut() = status;
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(ctype),
+            );
+            resp
+        }
+    })
+    .await
+}
+
+/// What `prometheus-client`'s text encoder writes.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// One structured line per request. Never plaintext, AAD, keys or signatures.
 fn log_request(

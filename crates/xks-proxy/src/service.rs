@@ -60,6 +60,9 @@ pub struct RequestLog {
     pub kms_operation: Option<String>,
     pub principal: Option<String>,
     pub kms_key_arn: Option<String>,
+    pub kms_via_service: Option<String>,
+    pub source_vpc: Option<String>,
+    pub source_vpce: Option<String>,
     pub access_key_id: Option<String>,
     pub error: Option<ErrorName>,
     pub detail: Option<String>,
@@ -71,6 +74,12 @@ impl RequestLog {
         self.kms_operation.clone_from(&md.kms_operation);
         self.principal.clone_from(&md.aws_principal_arn);
         self.kms_key_arn.clone_from(&md.kms_key_arn);
+        self.kms_via_service.clone_from(&md.kms_via_service);
+        self.source_vpc.clone_from(&md.aws_source_vpc);
+        self.source_vpce.clone_from(&md.aws_source_vpce);
+        if let Some(id) = &md.kms_request_id {
+            tracing::Span::current().record("kms_request_id", id.as_str());
+        }
     }
 }
 

@@ -7,14 +7,16 @@
 //! handshake fails.
 
 use crate::config::TlsConfig;
-use anyhow::Context;
+use anyhow::{bail, Context};
+use arc_swap::ArcSwap;
 use http_shell::tls::{load_certs, load_key};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::aws_lc_rs::cipher_suite;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
     SignatureScheme,
@@ -33,42 +35,116 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(p)
 }
 
-/// Builds the server configuration.
-pub fn server_config(tls: &TlsConfig, http2: bool) -> anyhow::Result<Arc<ServerConfig>> {
+/// Builds the server configuration. The certificate, key and client CA
+/// live behind the returned [`TlsReloader`], so that SIGHUP can replace them
+/// without a new listener: new handshakes use the new ones, established
+/// connections are untouched.
+pub fn server_config(
+    tls: &TlsConfig,
+    http2: bool,
+) -> anyhow::Result<(Arc<ServerConfig>, TlsReloader)> {
     let provider = provider();
-    let certs = load_certs(&tls.cert_file)?;
-    let key = load_key(&tls.key_file)?;
+    let resolver = Arc::new(SwapResolver(ArcSwap::from(certified_key(tls, &provider)?)));
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS protocol versions")?;
-    let builder = match &tls.client_ca_file {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for c in load_certs(ca)? {
-                roots
-                    .add(c)
-                    .with_context(|| format!("CA certificate in {}", ca.display()))?;
-            }
-            let inner =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                    .build()
-                    .context("building the client certificate verifier")?;
-            builder.with_client_cert_verifier(Arc::new(SubjectNameVerifier {
-                inner,
-                names: tls.client_subject_names.clone(),
-            }))
+    let (builder, verifier) = match &tls.client_ca_file {
+        None => (builder.with_no_client_auth(), None),
+        Some(_) => {
+            let v = Arc::new(SubjectNameVerifier {
+                current: ArcSwap::from_pointee(client_verifier(tls, &provider)?),
+            });
+            (
+                builder.with_client_cert_verifier(Arc::clone(&v) as Arc<dyn ClientCertVerifier>),
+                Some(v),
+            )
         }
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .context("server certificate and key do not match or are unsupported")?;
+    let mut config = builder.with_cert_resolver(Arc::clone(&resolver) as _);
     config.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
         vec![b"http/1.1".to_vec()]
     };
-    Ok(Arc::new(config))
+    Ok((
+        Arc::new(config),
+        TlsReloader {
+            provider,
+            resolver,
+            verifier,
+        },
+    ))
+}
+
+/// Replaces the listener's certificate, key and client CA/names.
+pub struct TlsReloader {
+    provider: Arc<CryptoProvider>,
+    resolver: Arc<SwapResolver>,
+    verifier: Option<Arc<SubjectNameVerifier>>,
+}
+
+impl TlsReloader {
+    /// Loads and checks everything first; on any error nothing changes.
+    /// Turning mutual TLS on or off needs a restart.
+    pub fn reload(&self, tls: &TlsConfig) -> anyhow::Result<()> {
+        let key = certified_key(tls, &self.provider)?;
+        let verifier = match (&self.verifier, &tls.client_ca_file) {
+            (Some(_), Some(_)) => Some(client_verifier(tls, &self.provider)?),
+            (None, None) => None,
+            _ => bail!("turning mutual TLS on or off needs a restart"),
+        };
+        self.resolver.0.store(key);
+        if let (Some(v), Some(new)) = (&self.verifier, verifier) {
+            v.current.store(Arc::new(new));
+        }
+        Ok(())
+    }
+}
+
+fn certified_key(tls: &TlsConfig, provider: &CryptoProvider) -> anyhow::Result<Arc<CertifiedKey>> {
+    let certs = load_certs(&tls.cert_file)?;
+    let key = load_key(&tls.key_file)?;
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .with_context(|| format!("unsupported private key in {}", tls.key_file.display()))?;
+    let ck = CertifiedKey::new(certs, signing);
+    ck.keys_match()
+        .context("server certificate and key do not match")?;
+    Ok(Arc::new(ck))
+}
+
+fn client_verifier(
+    tls: &TlsConfig,
+    provider: &Arc<CryptoProvider>,
+) -> anyhow::Result<VerifierState> {
+    let ca = tls
+        .client_ca_file
+        .as_ref()
+        .context("client_ca_file is not set")?;
+    let mut roots = RootCertStore::empty();
+    for c in load_certs(ca)? {
+        roots
+            .add(c)
+            .with_context(|| format!("CA certificate in {}", ca.display()))?;
+    }
+    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+        .build()
+        .context("building the client certificate verifier")?;
+    Ok(VerifierState {
+        inner,
+        names: tls.client_subject_names.clone(),
+    })
+}
+
+/// The current certificate for every handshake.
+#[derive(Debug)]
+struct SwapResolver(ArcSwap<CertifiedKey>);
+
+impl ResolvesServerCert for SwapResolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.load_full())
+    }
 }
 
 /// Names a certificate answers to: SAN DNS names and subject CNs.
@@ -90,9 +166,15 @@ pub fn certificate_names(der: &[u8]) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Chain verification by webpki, then a subject-name check.
+/// Chain verification by webpki, then a subject-name check; both
+/// replaceable at run time.
 #[derive(Debug)]
 struct SubjectNameVerifier {
+    current: ArcSwap<VerifierState>,
+}
+
+#[derive(Debug)]
+struct VerifierState {
     inner: Arc<dyn ClientCertVerifier>,
     names: Vec<String>,
 }
@@ -107,7 +189,9 @@ impl ClientCertVerifier for SubjectNameVerifier {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
+        // The CA can change at run time and a borrowed list cannot follow
+        // it: an empty list lets the client send its certificate anyway.
+        &[]
     }
 
     fn verify_client_cert(
@@ -116,7 +200,8 @@ impl ClientCertVerifier for SubjectNameVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self
+        let state = self.current.load();
+        let verified = state
             .inner
             .verify_client_cert(end_entity, intermediates, now)
             .inspect_err(|e| tracing::warn!(error = %e, "client certificate refused"))?;
@@ -126,7 +211,7 @@ impl ClientCertVerifier for SubjectNameVerifier {
         })?;
         if names
             .iter()
-            .any(|n| self.names.iter().any(|want| want.eq_ignore_ascii_case(n)))
+            .any(|n| state.names.iter().any(|want| want.eq_ignore_ascii_case(n)))
         {
             Ok(verified)
         } else {
@@ -143,7 +228,10 @@ impl ClientCertVerifier for SubjectNameVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.current
+            .load()
+            .inner
+            .verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -152,10 +240,13 @@ impl ClientCertVerifier for SubjectNameVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.current
+            .load()
+            .inner
+            .verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.current.load().inner.supported_verify_schemes()
     }
 }

@@ -465,11 +465,22 @@ pub fn get_key_rotation_status(
 /// Deletes every key whose waiting period is over; returns how many.
 /// Run periodically by the server.
 pub fn sweep(store: &dyn Store, now: f64) -> usize {
+    sweep_with(store, now, |_, _, _| {})
+}
+
+/// [`sweep`], telling `deleted(account, region, key_id)` of each deletion
+/// (the audit log's service events).
+pub fn sweep_with(
+    store: &dyn Store,
+    now: f64,
+    mut on_deleted: impl FnMut(&str, &str, &str),
+) -> usize {
     let mut deleted = 0;
     for (account, region, key_id) in store.due_for_deletion(now) {
         match store.delete_key(&account, &region, &key_id) {
             Ok(()) => {
                 deleted += 1;
+                on_deleted(&account, &region, &key_id);
                 tracing::info!(%account, %region, %key_id, "key deleted at the end of its waiting period");
             }
             Err(e) => {

@@ -21,6 +21,7 @@ pub fn reply(cx: &mut RequestContext, result: Result<Vec<u8>, KmsError>) -> (u16
                 );
             }
             cx.outcome = Outcome::Error(e.type_name());
+            cx.error_message = Some(e.public_message());
             (e.status(), e.body())
         }
     }

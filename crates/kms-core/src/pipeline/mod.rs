@@ -16,6 +16,9 @@
 //! 8. [`encode`] — the reply: status and body, errors in AWS's format,
 //!    internal causes logged with the request id, the outcome recorded.
 //!
+//! 9. the audit record ([`crate::audit`]), written by
+//!    [`crate::service::Kms::handle_from`] from the finished context.
+//!
 //! The [`RequestContext`] carries what each step learns.
 
 pub mod authenticate;
@@ -56,6 +59,7 @@ pub async fn run(
     let caller = authenticate::authenticate(s.auth, req)?;
     cx.caller = Some(caller.clone());
     let body = decode::body(req.body)?;
+    cx.request_parameters = crate::audit::request_parameters(&body);
     after_authentication(s, cx, caller, op, body).await
 }
 

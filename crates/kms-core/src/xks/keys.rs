@@ -85,6 +85,19 @@ pub fn client_for(
     Ok((client, xid))
 }
 
+/// Counts one XKS call in the metrics, when they are on.
+fn observe(
+    registry: &Registry,
+    r: &KeyRecord,
+    operation: &'static str,
+    start: std::time::Instant,
+    error: Option<&xks_client::Error>,
+) {
+    if let (Some(m), Some(store)) = (registry.metrics(), r.custom_key_store_id.as_deref()) {
+        m.xks_call(store, operation, start.elapsed(), error);
+    }
+}
+
 fn invalid_ciphertext() -> KmsError {
     KmsError::InvalidCiphertext(String::new())
 }
@@ -101,10 +114,10 @@ pub async fn seal(
     let inner = zeroize::Zeroizing::new(entry.seal(plaintext, ctx_bytes)?);
     let aad = envelope::outer_aad(&r.arn, xid.as_str(), ctx_bytes);
     let request = encrypt_request(call.metadata(&r.arn), &inner, Some(&aad), true);
-    let sealed = client
-        .encrypt(&xid, &request)
-        .await
-        .map_err(|e| errors::crypto_error(&e))?;
+    let start = std::time::Instant::now();
+    let sealed = client.encrypt(&xid, &request).await;
+    observe(call.registry, r, "Encrypt", start, sealed.as_ref().err());
+    let sealed = sealed.map_err(|e| errors::crypto_error(&e))?;
     let bad = || {
         KmsError::InvalidState(
             "KMS cannot interpret the response from the external key store proxy.".into(),
@@ -151,10 +164,10 @@ pub async fn open(
         &blob.tag,
         Some(&aad),
     );
-    let opened = client
-        .decrypt(&xid, &request)
-        .await
-        .map_err(|e| errors::crypto_error(&e))?;
+    let start = std::time::Instant::now();
+    let opened = client.decrypt(&xid, &request).await;
+    observe(call.registry, r, "Decrypt", start, opened.as_ref().err());
+    let opened = opened.map_err(|e| errors::crypto_error(&e))?;
     let inner = Blob::parse(&opened.plaintext.0).map_err(|_| invalid_ciphertext())?;
     if inner.key_id != blob.key_id {
         return Err(invalid_ciphertext());

@@ -59,6 +59,8 @@ pub struct Registry {
     writer: std::sync::Mutex<()>,
     /// One lock per store for CreateKey (XksKeyId uniqueness).
     create_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where XKS calls are counted, when metrics are on.
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 fn now() -> f64 {
@@ -73,7 +75,27 @@ impl Registry {
             generation: AtomicU64::new(1),
             writer: std::sync::Mutex::new(()),
             create_locks: std::sync::Mutex::new(HashMap::new()),
+            metrics: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Counts XKS calls in `metrics` from now on (set once).
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.metrics.get()
+    }
+
+    /// (custom key store id, connection state) of every store with a
+    /// connection, for the state gauges.
+    pub fn states(&self) -> Vec<(String, &'static str)> {
+        self.conns
+            .load()
+            .keys()
+            .map(|id| (id.clone(), self.describe(id).0))
+            .collect()
     }
 
     pub fn settings(&self) -> &XksSettings {

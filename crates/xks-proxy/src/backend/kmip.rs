@@ -462,6 +462,15 @@ impl KeyManager for KmipKeyManager {
         &self.vendor
     }
 
+    fn pool_usage(&self) -> Option<crate::backend::PoolUsage> {
+        let (size, in_use) = self.client.pool_usage();
+        Some(crate::backend::PoolUsage {
+            size,
+            in_use,
+            waiting: 0,
+        })
+    }
+
     async fn key_info(&self, key: &ExternalKeyId) -> Result<KeyInfo, BackendError> {
         self.lookup(key.as_str()).await
     }

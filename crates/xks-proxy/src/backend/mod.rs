@@ -170,6 +170,21 @@ pub trait KeyManager: Send + Sync + 'static {
     /// A deep check of every instance: a real encrypt/decrypt with a
     /// dedicated health-check key, never with a customer key.
     async fn health(&self) -> Vec<InstanceHealth>;
+
+    /// Connection or session pool use, for backends that have a pool
+    /// (metrics only; must be cheap).
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        None
+    }
+}
+
+/// A backend pool's use at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub size: usize,
+    pub in_use: usize,
+    /// Calls waiting for a slot (0 when the backend does not track it).
+    pub waiting: usize,
 }
 
 impl fmt::Debug for dyn KeyManager {

@@ -406,6 +406,15 @@ impl KeyManager for Pkcs11KeyManager {
         &self.vendor
     }
 
+    fn pool_usage(&self) -> Option<crate::backend::PoolUsage> {
+        let (size, in_use, waiting) = self.inner.token.usage();
+        Some(crate::backend::PoolUsage {
+            size,
+            in_use,
+            waiting,
+        })
+    }
+
     async fn key_info(&self, key: &ExternalKeyId) -> Result<KeyInfo, BackendError> {
         if let Some(k) = self.inner.cached(key.as_str()) {
             if k.generation == self.inner.token.module.generation()

@@ -108,6 +108,16 @@ pub fn find_slot(st: &ModState, label: &str) -> Result<Slot, Fault> {
 }
 
 impl Token {
+    /// (max sessions, sessions in use, calls waiting) for metrics.
+    pub fn usage(&self) -> (usize, usize, usize) {
+        let max = self.settings.max_sessions;
+        (
+            max,
+            max.saturating_sub(self.permits.available_permits()),
+            self.waiting.load(Ordering::Relaxed),
+        )
+    }
+
     /// Finds the token and logs in once, so that a wrong label or PIN is
     /// reported at startup.
     pub fn open(
