@@ -75,7 +75,8 @@ fn main() -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            AuthMode::configured_from_toml(&text)
+            let base = path.parent().unwrap_or(std::path::Path::new("."));
+            AuthMode::configured_from_toml_at(&text, base)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
         None => AuthMode::Development,

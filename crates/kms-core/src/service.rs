@@ -8,7 +8,7 @@ use crate::api::model::{Model, ModelError};
 use crate::api::protocol;
 use crate::auth::{AuthMode, Caller};
 use crate::context::{Peer, RequestContext};
-use crate::pipeline::authorize::{AllowAll, Authorizer};
+use crate::pipeline::authorize::{Authorizer, PolicyAuthorizer};
 use crate::pipeline::{self, Services};
 use crate::store::Store;
 use sigv4::RequestParts;
@@ -39,9 +39,9 @@ impl Kms {
         Ok(Kms {
             model: Model::load()?,
             auth,
+            authorizer: Arc::new(PolicyAuthorizer::new(store.clone())),
             store,
             xks: crate::xks::Registry::new(crate::xks::XksSettings::default()),
-            authorizer: Arc::new(AllowAll),
         })
     }
 
@@ -52,7 +52,8 @@ impl Kms {
         self
     }
 
-    /// Uses this authorizer (the default allows every request).
+    /// Uses this authorizer (the default is [`PolicyAuthorizer`]: key
+    /// policies, identity policies and grants).
     pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Kms {
         self.authorizer = authorizer;
         self

@@ -35,6 +35,7 @@ pub enum KmsError {
     InvalidCiphertext(String),
     IncorrectKey(String),
     InvalidGrantToken(String),
+    InvalidGrantId(String),
     AlreadyExists(String),
     InvalidAliasName(String),
     InvalidArn(String),
@@ -75,6 +76,7 @@ impl KmsError {
             InvalidCiphertext(_) => "InvalidCiphertextException",
             IncorrectKey(_) => "IncorrectKeyException",
             InvalidGrantToken(_) => "InvalidGrantTokenException",
+            InvalidGrantId(_) => "InvalidGrantIdException",
             AlreadyExists(_) => "AlreadyExistsException",
             InvalidAliasName(_) => "InvalidAliasNameException",
             InvalidArn(_) => "InvalidArnException",
@@ -125,6 +127,7 @@ impl KmsError {
             | InvalidCiphertext(m)
             | IncorrectKey(m)
             | InvalidGrantToken(m)
+            | InvalidGrantId(m)
             | AlreadyExists(m)
             | InvalidAliasName(m)
             | InvalidArn(m)
@@ -191,6 +194,20 @@ impl fmt::Display for KmsError {
 }
 
 impl std::error::Error for KmsError {}
+
+impl From<crate::authz::grants::GrantError> for KmsError {
+    fn from(e: crate::authz::grants::GrantError) -> Self {
+        use crate::authz::grants::GrantError as G;
+        match e {
+            G::Validation(m) => KmsError::Validation(m),
+            G::InvalidArn(m) => KmsError::InvalidArn(m),
+            G::InvalidGrantId(m) => KmsError::InvalidGrantId(m),
+            G::InvalidGrantToken(m) => KmsError::InvalidGrantToken(m),
+            G::LimitExceeded(m) => KmsError::LimitExceeded(m),
+            G::NotFound(m) => KmsError::NotFound(m),
+        }
+    }
+}
 
 impl From<crate::api::validate::RequestError> for KmsError {
     fn from(e: crate::api::validate::RequestError) -> Self {
@@ -309,6 +326,7 @@ mod tests {
             InvalidCiphertext(m()),
             IncorrectKey(m()),
             InvalidGrantToken(m()),
+            InvalidGrantId(m()),
             AlreadyExists(m()),
             InvalidAliasName(m()),
             InvalidArn(m()),
