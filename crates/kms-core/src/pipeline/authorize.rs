@@ -309,16 +309,21 @@ fn request_facts<'a>(
     }
 }
 
-/// The condition values of a key record.
+/// The condition values of a key.
 pub fn key_facts(e: &KeyEntry) -> KeyFacts<'_> {
+    record_facts(&e.record)
+}
+
+/// The condition values of a key record.
+pub fn record_facts(r: &crate::keys::KeyRecord) -> KeyFacts<'_> {
     KeyFacts {
-        arn: &e.record.arn,
-        account: &e.record.account,
-        key_spec: e.record.key_spec.as_str(),
-        key_usage: e.record.key_usage.as_str(),
-        key_origin: e.record.origin.as_str(),
-        multi_region: e.record.multi_region,
-        tags: &e.record.tags,
+        arn: &r.arn,
+        account: &r.account,
+        key_spec: r.key_spec.as_str(),
+        key_usage: r.key_usage.as_str(),
+        key_origin: r.origin.as_str(),
+        multi_region: r.multi_region,
+        tags: &r.tags,
         // kms:ResourceAliases is not tracked per key yet: always empty.
         aliases: &[],
     }
@@ -422,12 +427,50 @@ impl PolicyAuthorizer {
 
 impl Authorizer for PolicyAuthorizer {
     fn authorize(&self, q: &Question<'_>) -> Result<(), KmsError> {
-        // RetireGrant is decided by the operation: the retiring principal
-        // and the grantee need no policy (AWS), others need kms:RetireGrant.
-        if q.operation == Operation::RetireGrant {
-            return Ok(());
-        }
         let principal: &authz::Caller = &q.caller.principal;
+        // RetireGrant: the retiring principal and the grantee of a grant
+        // that allows RetireGrant need no policy (AWS); anyone else needs
+        // kms:RetireGrant on the key. A grant that cannot be found is the
+        // operation's error to report.
+        if let Request::RetireGrant(r) = q.request {
+            let key = q.context.resolved.get(KeyRole::Key);
+            let Ok(grant) = crate::ops::grants::grant_to_retire(self.store.as_ref(), key, r) else {
+                return Ok(());
+            };
+            let right = authz::grants::retire_right(
+                &grant,
+                &principal.arn,
+                &principal.principal_arn,
+                &principal.account,
+            );
+            if right != authz::grants::RetireRight::NeedsPolicy {
+                return Ok(());
+            }
+            let entry = match key {
+                Some(k) => k.clone(),
+                None => match self.store.key(&grant.account, &grant.region, &grant.key_id) {
+                    Some(k) => k,
+                    None => return Ok(()),
+                },
+            };
+            let (current_time, epoch_time) = clock_values(crate::clock::now());
+            let source_ip = q.context.source.map(|a| a.ip().to_string());
+            let common = Common {
+                source_ip: source_ip.as_deref(),
+                tls: q.context.tls,
+                current_time: &current_time,
+                epoch_time: &epoch_time,
+            };
+            return self.on_key(
+                q,
+                principal,
+                &entry,
+                KeyRole::Key,
+                "kms:RetireGrant",
+                &[],
+                &common,
+            );
+        }
         let tokens = token_grants(self.store.as_ref(), q.request)?;
         let source_ip = q.context.source.map(|a| a.ip().to_string());
         let (current_time, epoch_time) = clock_values(crate::clock::now());
