@@ -183,6 +183,18 @@ impl AuthMode {
         Ok(AuthMode::Configured(map))
     }
 
+    /// The configured principal with this ARN (the first entry naming it),
+    /// for `kms-core authz explain`.
+    pub fn principal(&self, arn: &str) -> Option<Arc<authz::Caller>> {
+        match self {
+            AuthMode::Development => None,
+            AuthMode::Configured(ids) => ids
+                .values()
+                .find(|i| i.principal_arn == arn)
+                .map(|i| i.principal.clone()),
+        }
+    }
+
     /// Development mode accepts anyone: refuse it on a non-loopback
     /// address unless explicitly forced.
     pub fn check_bind(&self, addr: SocketAddr, force: bool) -> Result<(), String> {

@@ -195,20 +195,6 @@ impl fmt::Display for KmsError {
 
 impl std::error::Error for KmsError {}
 
-impl From<crate::authz::grants::GrantError> for KmsError {
-    fn from(e: crate::authz::grants::GrantError) -> Self {
-        use crate::authz::grants::GrantError as G;
-        match e {
-            G::Validation(m) => KmsError::Validation(m),
-            G::InvalidArn(m) => KmsError::InvalidArn(m),
-            G::InvalidGrantId(m) => KmsError::InvalidGrantId(m),
-            G::InvalidGrantToken(m) => KmsError::InvalidGrantToken(m),
-            G::LimitExceeded(m) => KmsError::LimitExceeded(m),
-            G::NotFound(m) => KmsError::NotFound(m),
-        }
-    }
-}
-
 impl From<crate::api::validate::RequestError> for KmsError {
     fn from(e: crate::api::validate::RequestError) -> Self {
         match e {

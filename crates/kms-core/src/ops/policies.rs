@@ -6,11 +6,10 @@ use super::keys::modify;
 use super::{state_error, Ctx};
 use crate::api::error::KmsError;
 use crate::api::types::*;
-use crate::authz::{self, AuthzInput, PolicyDocument, PolicyKind, RequestFacts};
+use crate::authz::{self, AuthzInput, KeyFacts, PolicyDocument, PolicyKind, RequestFacts};
 use crate::context::KeyRole;
 use crate::keys::KeyRecord;
 use crate::keys::{Operation, DEFAULT_POLICY_NAME};
-use crate::pipeline::authorize::record_facts;
 
 /// A new key policy (CreateKey's Policy, PutKeyPolicy): parsed by
 /// [`crate::authz::policy`] (MalformedPolicyDocumentException with the
@@ -28,7 +27,7 @@ pub fn check_new_policy(
     let input = AuthzInput {
         caller: &ctx.caller.principal,
         action: "kms:PutKeyPolicy",
-        key: record_facts(record),
+        key: KeyFacts::of_record(record),
         key_policy: &doc,
         request: RequestFacts {
             bypass_policy_lockout_safety_check: Some(bypass),

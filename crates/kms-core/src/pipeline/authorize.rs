@@ -311,22 +311,7 @@ fn request_facts<'a>(
 
 /// The condition values of a key.
 pub fn key_facts(e: &KeyEntry) -> KeyFacts<'_> {
-    record_facts(&e.record)
-}
-
-/// The condition values of a key record.
-pub fn record_facts(r: &crate::keys::KeyRecord) -> KeyFacts<'_> {
-    KeyFacts {
-        arn: &r.arn,
-        account: &r.account,
-        key_spec: r.key_spec.as_str(),
-        key_usage: r.key_usage.as_str(),
-        key_origin: r.origin.as_str(),
-        multi_region: r.multi_region,
-        tags: &r.tags,
-        // kms:ResourceAliases is not tracked per key yet: always empty.
-        aliases: &[],
-    }
+    KeyFacts::of_record(&e.record)
 }
 
 /// The parsed policy of a key; a stored text that does not parse (written
