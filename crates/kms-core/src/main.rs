@@ -60,6 +60,10 @@ struct Cli {
     demo_account: String,
     #[arg(long, default_value = "us-east-1")]
     demo_region: String,
+    /// Benchmarking only: skip key policies, identity policies and grants
+    /// (every authenticated request is allowed). Never in production.
+    #[arg(long, hide = true)]
+    bench_allow_all: bool,
 }
 
 /// `kms-core authz explain`: why a caller may or may not do an action on
@@ -209,6 +213,10 @@ fn main() -> anyhow::Result<()> {
         )
     };
     let mut kms = Kms::new(auth, store)?;
+    if cli.bench_allow_all {
+        tracing::warn!("--bench-allow-all: authorization is OFF, every authenticated request is allowed (benchmarks only)");
+        kms = kms.with_authorizer(std::sync::Arc::new(kms_core::pipeline::authorize::AllowAll));
+    }
     if let Some(path) = &cli.xks_config {
         kms = kms.with_xks_settings(
             kms_core::xks::XksSettings::load(path).map_err(|e| anyhow::anyhow!(e))?,

@@ -556,4 +556,42 @@ mod tests {
         assert_eq!(action(Operation::Encrypt, KeyRole::Key), "kms:Encrypt");
         assert_eq!(Operation::CreateAlias.iam_action(), "kms:CreateAlias");
     }
+
+    #[test]
+    fn clock_values_are_iso_8601_and_epoch_seconds() {
+        assert_eq!(
+            clock_values(0.0),
+            ("1970-01-01T00:00:00Z".into(), "0".into())
+        );
+        assert_eq!(
+            clock_values(1_709_251_199.9),
+            ("2024-02-29T23:59:59Z".into(), "1709251199".into())
+        );
+        assert_eq!(clock_values(951_868_800.0).0, "2000-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn request_alias_is_the_alias_name() {
+        let req = |key: &str| {
+            Request::decode(
+                Operation::Encrypt,
+                serde_json::json!({"KeyId": key, "Plaintext": "eA=="}),
+            )
+            .unwrap()
+        };
+        assert_eq!(request_alias(&req("alias/app")), Some("alias/app"));
+        assert_eq!(
+            request_alias(&req("arn:aws:kms:us-east-1:111122223333:alias/app")),
+            Some("alias/app")
+        );
+        assert_eq!(
+            request_alias(&req("1234abcd-12ab-34cd-56ef-1234567890ab")),
+            None
+        );
+        assert_eq!(
+            grant_tokens(&req("alias/app")),
+            &[] as &[String],
+            "no GrantTokens member given"
+        );
+    }
 }

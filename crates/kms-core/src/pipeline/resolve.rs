@@ -163,12 +163,18 @@ fn ciphertext_key(
     let wanted = key_ref_for(store, caller, reference, KeyForms::Any, true)?;
     // The ciphertext's key in the namespace of the key the request names
     // (another account's, for cross-account Decrypt).
-    let ns = Scope {
-        account: crate::keys::ids::AccountId::parse(&wanted.record.account)
-            .map_err(|e| KmsError::Internal(format!("stored account: {e}")))?,
-        region: wanted.record.region.clone(),
-    };
-    let named = named_by_blob(store, &ns, blob);
+    let own = &caller.scope;
+    let named =
+        if wanted.record.account == own.account.as_str() && wanted.record.region == own.region {
+            named_by_blob(store, own, blob)
+        } else {
+            let ns = Scope {
+                account: crate::keys::ids::AccountId::parse(&wanted.record.account)
+                    .map_err(|e| KmsError::Internal(format!("stored account: {e}")))?,
+                region: wanted.record.region.clone(),
+            };
+            named_by_blob(store, &ns, blob)
+        };
     match named {
         Some(n) if n.record.key_id != wanted.record.key_id => Err(incorrect_key()),
         Some(n) => Ok(n),
