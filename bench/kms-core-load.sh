@@ -33,3 +33,18 @@ PY
 run "Encrypt 32 B, concurrency 32          " --op encrypt --size 32 --concurrency 32
 run "GenerateDataKey, concurrency 32       " --op generate-data-key --concurrency 32
 run "Encrypt 32 B, steady 2000 req/s       " --op encrypt --size 32 --concurrency 32 --rate 2000
+
+# The cost of authorization (key policy, identity side, grants) on the hot
+# path: the same Encrypt load with and without it, alternating, in one
+# session (--bench-allow-all installs AllowAll; benchmarks only).
+restart() {
+  kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true
+  rm -rf "$WORK/data"
+  KMS_CORE_ARGS="$1" start_kms_core
+}
+for round in 1 2; do
+  restart "--bench-allow-all"
+  run "Encrypt 32 B, c=32, AllowAll      ($round)" --op encrypt --size 32 --concurrency 32
+  restart ""
+  run "Encrypt 32 B, c=32, authorization ($round)" --op encrypt --size 32 --concurrency 32
+done

@@ -47,6 +47,7 @@ TICK=$(getconf CLK_TCK)
 
 # start_kms_core: kms-core on a random port with one credential (AK, SK,
 # account 111122223333) and its data in $WORK; sets AK, SK, PORT and PID.
+# KMS_CORE_ARGS: extra arguments (e.g. --bench-allow-all).
 start_kms_core() {
   AK=AKIALOADLOADLOADLOAD SK=load-test-secret-load-test-secret
   cat > "$WORK/credentials.toml" <<TOML
@@ -57,7 +58,7 @@ account_id = "111122223333"
 TOML
   PORT=$(random_port)
   RUST_LOG=warn "$BIN/kms-core" --listen "127.0.0.1:$PORT" --credentials "$WORK/credentials.toml" \
-    --data-dir "$WORK/data" > "$WORK/kms.log" 2>&1 &
+    --data-dir "$WORK/data" ${KMS_CORE_ARGS:-} > "$WORK/kms.log" 2>&1 &
   PID=$!
   wait_port "$PORT" || true
 }

@@ -517,6 +517,118 @@ def _():
     assert header.encryption_context["purpose"] == "e2e-xks"
 
 
+OTHER_ACCOUNT = "444455556666"
+
+
+def other_account_client():
+    """Development mode: a 12-digit access key id is that account's root."""
+    return boto3.client("kms", endpoint_url=ENDPOINT, region_name="us-east-1",
+                        aws_access_key_id=OTHER_ACCOUNT,
+                        aws_secret_access_key="development-mode-accepts-any")
+
+
+def cli_as_other(*args):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=OTHER_ACCOUNT)
+    out = subprocess.run(
+        ["aws", "kms", *args, "--endpoint-url", ENDPOINT, "--output", "json"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    return out.returncode, out.stdout, out.stderr
+
+
+@case("cli grant flow: create-grant, use by token from another account, list-grants, retire, revoke")
+def _():
+    arn = client.create_key()["KeyMetadata"]["Arn"]
+    # The default key policy allows no other account; a grant does.
+    blob = client.encrypt(KeyId=arn, Plaintext=b"granted")["CiphertextBlob"]
+    blob_path = os.path.join(WORK, "granted.enc")
+    with open(blob_path, "wb") as f:
+        f.write(blob)
+    code, _, err = cli_as_other("decrypt", "--key-id", arn, "--ciphertext-blob", "fileb://" + blob_path)
+    assert code != 0 and "AccessDeniedException" in err, err
+    grantee = f"arn:aws:iam::{OTHER_ACCOUNT}:root"
+    code, out, err = cli("create-grant", "--key-id", arn, "--grantee-principal", grantee,
+                         "--retiring-principal", grantee, "--operations", "Decrypt", "DescribeKey",
+                         "--name", "e2e-grant")
+    assert code == 0, err
+    grant = json.loads(out)
+    code, out, err = cli_as_other("decrypt", "--key-id", arn, "--ciphertext-blob", "fileb://" + blob_path,
+                                  "--grant-tokens", grant["GrantToken"], "--query", "Plaintext",
+                                  "--output", "text")
+    assert code == 0, err
+    assert base64.b64decode(out.strip()) == b"granted"
+    code, out, err = cli("list-grants", "--key-id", arn)
+    assert code == 0, err
+    grants = json.loads(out)["Grants"]
+    assert [g["GrantId"] for g in grants] == [grant["GrantId"]], grants
+    assert grants[0]["GranteePrincipal"] == grantee and grants[0]["Name"] == "e2e-grant"
+    # The retiring principal retires it by token; then it is gone.
+    code, _, err = cli_as_other("retire-grant", "--grant-token", grant["GrantToken"])
+    assert code == 0, err
+    code, out, err = cli("list-grants", "--key-id", arn)
+    assert code == 0 and json.loads(out)["Grants"] == [], out + err
+    code, _, err = cli_as_other("decrypt", "--key-id", arn, "--ciphertext-blob", "fileb://" + blob_path)
+    assert code != 0 and "AccessDeniedException" in err, err
+    # RevokeGrant by the key's account.
+    code, out, err = cli("create-grant", "--key-id", arn, "--grantee-principal", grantee,
+                         "--operations", "Decrypt")
+    assert code == 0, err
+    code, _, err = cli("revoke-grant", "--key-id", arn, "--grant-id", json.loads(out)["GrantId"])
+    assert code == 0, err
+    code, out, err = cli("list-grants", "--key-id", arn)
+    assert code == 0 and json.loads(out)["Grants"] == [], out + err
+
+
+@case("boto3 cross-account decrypt allowed by the key policy")
+def _():
+    other = other_account_client()
+    key = client.create_key()["KeyMetadata"]
+    arn, account = key["Arn"], key["AWSAccountId"]
+    blob = client.encrypt(KeyId=arn, Plaintext=b"cross-account")["CiphertextBlob"]
+    try:
+        other.decrypt(KeyId=arn, CiphertextBlob=blob)
+        raise AssertionError("another account decrypted under the default key policy")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDeniedException", e.response
+        assert f"arn:aws:iam::{OTHER_ACCOUNT}:root is not authorized to perform: kms:Decrypt" in \
+            e.response["Error"]["Message"], e.response
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Owner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "OtherAccountDecrypt", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
+         "Action": "kms:Decrypt", "Resource": "*"}]})
+    client.put_key_policy(KeyId=arn, PolicyName="default", Policy=policy)
+    assert client.get_key_policy(KeyId=arn, PolicyName="default")["Policy"] == policy
+    assert other.decrypt(KeyId=arn, CiphertextBlob=blob)["Plaintext"] == b"cross-account"
+    # Only Decrypt, and lists never show the other account's keys.
+    try:
+        other.encrypt(KeyId=arn, Plaintext=b"x")
+        raise AssertionError("Encrypt allowed")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDeniedException", e.response
+    assert all(k["KeyArn"].split(":")[4] == OTHER_ACCOUNT for k in other.list_keys()["Keys"])
+
+
+@case("boto3 malformed key policy and the lockout safety check")
+def _():
+    key_id = client.create_key()["KeyMetadata"]["KeyId"]
+    try:
+        client.put_key_policy(KeyId=key_id, PolicyName="default", Policy='{"Statement": []}')
+        raise AssertionError("empty Statement accepted")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "MalformedPolicyDocumentException", e.response
+    locked = json.dumps({"Statement": [{"Effect": "Allow",
+                                        "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
+                                        "Action": "kms:*", "Resource": "*"}]})
+    try:
+        client.put_key_policy(KeyId=key_id, PolicyName="default", Policy=locked)
+        raise AssertionError("lockout accepted")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "MalformedPolicyDocumentException", e.response
+        assert "will not allow you to update the key policy" in e.response["Error"]["Message"]
+
+
 failed = [(n, e) for n, e in results if e]
 for name, err in results:
     print(("FAIL " if err else "ok   ") + name + (f": {err}" if err else ""))

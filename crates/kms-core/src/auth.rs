@@ -12,21 +12,51 @@
 //! Every (account, region) pair is its own namespace ([`Scope`]).
 
 use crate::api::error::KmsError;
+use crate::authz;
 use crate::keys::ids::{AccountId, Scope};
 use serde::Deserialize;
 use sigv4::{Credential, RequestParts, VerifyError};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 pub const SERVICE: &str = "kms";
 
 /// The authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub scope: Scope,
     pub principal_arn: String,
     pub access_key_id: String,
+    /// What authorization evaluates: ARN, account, principal tags and
+    /// identity policies (parsed once per principal, shared).
+    pub principal: Arc<authz::Caller>,
+}
+
+impl PartialEq for Caller {
+    fn eq(&self, other: &Self) -> bool {
+        self.scope == other.scope
+            && self.principal_arn == other.principal_arn
+            && self.access_key_id == other.access_key_id
+    }
+}
+
+impl Eq for Caller {}
+
+impl Caller {
+    /// The account root user of `scope` (development mode, kms-core's own
+    /// calls): no identity policies, so every IAM permission.
+    pub fn root(scope: Scope, access_key_id: &str) -> Caller {
+        let arn = format!("arn:aws:iam::{}:root", scope.account);
+        Caller {
+            principal: Arc::new(authz::Caller::new(&arn, scope.account.as_str())),
+            scope,
+            principal_arn: arn,
+            access_key_id: access_key_id.to_owned(),
+        }
+    }
 }
 
 /// One configured identity.
@@ -35,6 +65,7 @@ pub struct Identity {
     credential: Credential,
     pub account: AccountId,
     pub principal_arn: String,
+    pub principal: Arc<authz::Caller>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +77,10 @@ pub enum AuthMode {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CredentialsFile {
+    /// Strict mode: a principal without identity policies has no IAM
+    /// permission (instead of "Allow kms:* on *").
+    #[serde(default)]
+    strict_identity_policies: bool,
     credentials: Vec<CredentialEntry>,
 }
 
@@ -57,11 +92,27 @@ struct CredentialEntry {
     account_id: String,
     /// Defaults to the account root, `arn:aws:iam::<account>:root`.
     principal_arn: Option<String>,
+    /// Inline identity policies (JSON text).
+    #[serde(default)]
+    identity_policies: Vec<String>,
+    /// Identity policy files (relative to the credentials file).
+    #[serde(default)]
+    identity_policy_files: Vec<String>,
+    /// Principal tags (`aws:PrincipalTag/<k>`).
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
 }
 
 impl AuthMode {
-    /// Parses a credentials file (TOML, `[[credentials]]` entries).
+    /// Parses a credentials file (TOML, `[[credentials]]` entries);
+    /// identity policy files are relative to the working directory.
     pub fn configured_from_toml(text: &str) -> Result<AuthMode, String> {
+        AuthMode::configured_from_toml_at(text, Path::new("."))
+    }
+
+    /// Parses a credentials file whose identity policy files are relative
+    /// to `base` (the file's directory).
+    pub fn configured_from_toml_at(text: &str, base: &Path) -> Result<AuthMode, String> {
         let file: CredentialsFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut map = HashMap::new();
         for (i, c) in file.credentials.into_iter().enumerate() {
@@ -90,10 +141,34 @@ impl AuthMode {
                 }
                 None => format!("arn:aws:iam::{account}:root"),
             };
+            let mut texts: Vec<(String, String)> = c
+                .identity_policies
+                .into_iter()
+                .enumerate()
+                .map(|(n, t)| (format!("identity policy {}", n + 1), t))
+                .collect();
+            for f in &c.identity_policy_files {
+                let path = base.join(f);
+                let t = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{at}: identity policy file {}: {e}", path.display()))?;
+                texts.push((format!("identity policy file {}", path.display()), t));
+            }
+            let mut policies = Vec::with_capacity(texts.len());
+            for (what, t) in texts {
+                let p = authz::PolicyDocument::parse(&t, authz::PolicyKind::Identity)
+                    .map_err(|e| format!("{at}: {what}: {}", e.0))?;
+                policies.push(Arc::new(p));
+            }
+            let mut principal = authz::Caller::new(&principal_arn, account.as_str())
+                .with_tags(c.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            if !policies.is_empty() || file.strict_identity_policies {
+                principal = principal.with_identity_policies(policies);
+            }
             let identity = Identity {
                 credential: Credential::new(&c.access_key_id, &c.secret_access_key),
                 account,
                 principal_arn,
+                principal: Arc::new(principal),
             };
             if map.insert(c.access_key_id.clone(), identity).is_some() {
                 return Err(format!(
@@ -106,6 +181,18 @@ impl AuthMode {
             return Err("the credentials file has no [[credentials]] entry".into());
         }
         Ok(AuthMode::Configured(map))
+    }
+
+    /// The configured principal with this ARN (the first entry naming it),
+    /// for `kms-core authz explain`.
+    pub fn principal(&self, arn: &str) -> Option<Arc<authz::Caller>> {
+        match self {
+            AuthMode::Development => None,
+            AuthMode::Configured(ids) => ids
+                .values()
+                .find(|i| i.principal_arn == arn)
+                .map(|i| i.principal.clone()),
+        }
     }
 
     /// Development mode accepts anyone: refuse it on a non-loopback
@@ -146,6 +233,7 @@ impl AuthMode {
                     },
                     principal_arn: identity.principal_arn.clone(),
                     access_key_id: verified.access_key_id,
+                    principal: identity.principal.clone(),
                 })
             }
         }
@@ -181,14 +269,13 @@ fn development(req: &RequestParts<'_>) -> Result<Caller, KmsError> {
     }
     let account =
         AccountId::parse(auth.access_key_id).unwrap_or_else(|_| AccountId::default_account());
-    Ok(Caller {
-        principal_arn: format!("arn:aws:iam::{account}:root"),
-        scope: Scope {
+    Ok(Caller::root(
+        Scope {
             account,
             region: auth.region.to_owned(),
         },
-        access_key_id: auth.access_key_id.to_owned(),
-    })
+        auth.access_key_id,
+    ))
 }
 
 /// AWS's error for each way a signature can fail.

@@ -91,6 +91,10 @@ struct Cli {
     /// address. Unauthenticated: keep it on loopback or a management network.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Benchmarking only: skip key policies, identity policies and grants
+    /// (every authenticated request is allowed). Never in production.
+    #[arg(long, hide = true)]
+    bench_allow_all: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -114,10 +118,118 @@ enum LogFormat {
 fn load_auth(path: &std::path::Path) -> anyhow::Result<AuthMode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    AuthMode::configured_from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    AuthMode::configured_from_toml_at(&text, base)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// `kms-core authz explain`: why a caller may or may not do an action on
+/// a key of the data directory, evaluated by the code requests use.
+#[derive(Parser)]
+#[command(name = "kms-core authz")]
+struct AuthzCli {
+    #[command(subcommand)]
+    command: AuthzCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum AuthzCommand {
+    /// Prints ALLOW or DENY, the statement or grant that decided, and one
+    /// line per policy statement.
+    Explain {
+        /// The caller's ARN (`arn:aws:iam::111122223333:user/alice`).
+        #[arg(long)]
+        principal: String,
+        /// The IAM action (`kms:Decrypt`).
+        #[arg(long)]
+        action: String,
+        /// The key ARN.
+        #[arg(long)]
+        key: String,
+        /// Encryption context pairs, `k=v` (repeatable).
+        #[arg(long = "context", value_name = "K=V")]
+        context: Vec<String>,
+        /// The credentials file (identity policies and tags of the
+        /// principal); without it the principal has none.
+        #[arg(long)]
+        credentials: Option<PathBuf>,
+        #[arg(long, default_value = "kms-data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        root_key_env: Option<String>,
+    },
+}
+
+fn authz_main(args: Vec<String>) -> anyhow::Result<()> {
+    let cli = AuthzCli::parse_from(args);
+    let AuthzCommand::Explain {
+        principal,
+        action,
+        key,
+        context,
+        credentials,
+        data_dir,
+        root_key_env,
+    } = cli.command;
+    let mut encryption_context = std::collections::BTreeMap::new();
+    for pair in &context {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--context {pair:?} is not k=v"))?;
+        encryption_context.insert(k.to_owned(), v.to_owned());
+    }
+    let caller = match &credentials {
+        Some(path) => load_auth(path)?.principal(&principal),
+        None => None,
+    };
+    let parts: Vec<&str> = key.split(':').collect();
+    let (region, account, id) = match parts.as_slice() {
+        ["arn", _, "kms", region, account, rest] => (
+            *region,
+            *account,
+            rest.strip_prefix("key/")
+                .ok_or_else(|| anyhow::anyhow!("--key must be a key ARN"))?,
+        ),
+        _ => anyhow::bail!("--key must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"),
+    };
+    let root = match &root_key_env {
+        Some(var) => local_key::MasterKeySource::Env(var.clone()),
+        None => local_key::MasterKeySource::File(data_dir.join("root.key")),
+    };
+    let store = kms_core::store::SqliteStore::open(&data_dir, &root)
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", data_dir.display()))?;
+    use kms_core::store::Store;
+    let entry = store
+        .key(account, region, id)
+        .ok_or_else(|| anyhow::anyhow!("no key {key} in {}", data_dir.display()))?;
+    let grants = store.grants_of_key(id).to_vec();
+    let identity: Option<Vec<&str>> = caller
+        .as_ref()
+        .and_then(|c| c.identity_policies.as_ref())
+        .map(|ps| ps.iter().map(|p| p.text()).collect());
+    let req = kms_core::authz::explain::ExplainRequest {
+        key_policy: &entry.record.policy,
+        identity_policies: identity,
+        caller_arn: &principal,
+        caller_account: "",
+        action: &action,
+        key_arn: &entry.record.arn,
+        key_spec: entry.record.key_spec.as_str(),
+        key_usage: entry.record.key_usage.as_str(),
+        encryption_context,
+        grants,
+        strict: false,
+    };
+    let out = kms_core::authz::explain::explain(&req).map_err(|e| anyhow::anyhow!(e.0))?;
+    print!("{out}");
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("authz") {
+        return authz_main(args.into_iter().skip(1).collect());
+    }
     let cli = Cli::parse();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(
@@ -175,6 +287,10 @@ fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
+    if cli.bench_allow_all {
+        tracing::warn!("--bench-allow-all: authorization is OFF, every authenticated request is allowed (benchmarks only)");
+        kms = kms.with_authorizer(std::sync::Arc::new(kms_core::pipeline::authorize::AllowAll));
+    }
     if let Some(path) = &cli.xks_config {
         kms = kms.with_xks_settings(
             kms_core::xks::XksSettings::load(path).map_err(|e| anyhow::anyhow!(e))?,

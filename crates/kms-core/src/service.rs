@@ -8,7 +8,7 @@ use crate::api::model::{Model, ModelError};
 use crate::api::protocol;
 use crate::auth::{AuthMode, Caller};
 use crate::context::{Peer, RequestContext};
-use crate::pipeline::authorize::{AllowAll, Authorizer};
+use crate::pipeline::authorize::{Authorizer, PolicyAuthorizer};
 use crate::pipeline::{self, Services};
 use crate::store::Store;
 use sigv4::RequestParts;
@@ -47,9 +47,9 @@ impl Kms {
         Ok(Kms {
             model: Model::load()?,
             auth: arc_swap::ArcSwap::from_pointee(auth),
+            authorizer: Arc::new(PolicyAuthorizer::new(store.clone())),
             store,
             xks: crate::xks::Registry::new(crate::xks::XksSettings::default()),
-            authorizer: Arc::new(AllowAll),
             audit: None,
             metrics: None,
         })
@@ -87,7 +87,8 @@ impl Kms {
         self.metrics.as_ref()
     }
 
-    /// Uses this authorizer (the default allows every request).
+    /// Uses this authorizer (the default is [`PolicyAuthorizer`]: key
+    /// policies, identity policies and grants).
     pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Kms {
         self.authorizer = authorizer;
         self

@@ -695,3 +695,104 @@ principal_arn = "arn:aws:iam::111122223333:user/Mallory"
     let back = alice.decrypt().ciphertext_blob(ct).send().await.unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref(), b"for alice");
 }
+
+/// The proxy sees the real caller in requestMetadata.awsPrincipalArn also
+/// when a grant (Mallory, whose identity policy allows no Decrypt) or
+/// another account's key policy statement (Grace) authorized the call: the
+/// proxy's rules deny both principals (KMSInvalidStateException "denied
+/// access"), which they would not if kms-core sent the key owner's ARN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_and_cross_account_calls_carry_the_real_caller() {
+    let auth = kms_core::auth::AuthMode::configured_from_toml(
+        r#"
+[[credentials]]
+access_key_id = "AKIAALICEALICEALICE0"
+secret_access_key = "alice-secret-alice-secret-alice-secret"
+account_id = "111122223333"
+principal_arn = "arn:aws:iam::111122223333:user/Alice"
+
+[[credentials]]
+access_key_id = "AKIAMALLORYMALLORY00"
+secret_access_key = "mallory-secret-mallory-secret-mallory"
+account_id = "111122223333"
+principal_arn = "arn:aws:iam::111122223333:user/Mallory"
+identity_policies = ['{"Statement":{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*"}}']
+
+[[credentials]]
+access_key_id = "AKIAGRACEGRACEGRACE0"
+secret_access_key = "grace-secret-grace-secret-grace-secret"
+account_id = "444455556666"
+principal_arn = "arn:aws:iam::444455556666:user/Grace"
+"#,
+    )
+    .unwrap();
+    let env = Env::start_with(Options {
+        auth,
+        credentials: (
+            "AKIAALICEALICEALICE0",
+            "alice-secret-alice-secret-alice-secret",
+        ),
+        ..Default::default()
+    })
+    .await;
+    let id = env.create_store("guarded", PATH_GUARDED).await;
+    assert_eq!(env.connect(&id).await.0, "CONNECTED");
+    let key = env.create_key(&id, KEY_1).await;
+    let alice = &env.sdk;
+    let arn = alice
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let ct = ciphertext_of(alice, &key, b"guarded").await;
+    let mallory = xks_env::common_client(
+        env.kms.addr,
+        "AKIAMALLORYMALLORY00",
+        "mallory-secret-mallory-secret-mallory",
+    );
+    let grace = xks_env::common_client(
+        env.kms.addr,
+        "AKIAGRACEGRACEGRACE0",
+        "grace-secret-grace-secret-grace-secret",
+    );
+    let decrypt =
+        |c: &aws_sdk_kms::Client| c.decrypt().key_id(&arn).ciphertext_blob(ct.clone()).send();
+    // Without a grant, kms-core itself refuses both.
+    for c in [&mallory, &grace] {
+        let e = decrypt(c).await.unwrap_err().into_service_error();
+        assert_eq!(e.code(), Some("AccessDeniedException"), "{e:?}");
+    }
+    alice
+        .create_grant()
+        .key_id(&key)
+        .grantee_principal("arn:aws:iam::111122223333:user/Mallory")
+        .operations(aws_sdk_kms::types::GrantOperation::Decrypt)
+        .send()
+        .await
+        .unwrap();
+    alice
+        .put_key_policy()
+        .key_id(&key)
+        .policy(
+            r#"{"Statement":[
+  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"kms:Decrypt","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    // Now kms-core allows them; the proxy sees who they are and denies.
+    for c in [&mallory, &grace] {
+        let e = decrypt(c).await.unwrap_err().into_service_error();
+        assert_eq!(e.code(), Some("KMSInvalidStateException"), "{e:?}");
+        assert!(e.message().unwrap().contains("denied access"), "{e:?}");
+    }
+    let back = alice.decrypt().ciphertext_blob(ct).send().await.unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref(), b"guarded");
+}

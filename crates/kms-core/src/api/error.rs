@@ -35,6 +35,7 @@ pub enum KmsError {
     InvalidCiphertext(String),
     IncorrectKey(String),
     InvalidGrantToken(String),
+    InvalidGrantId(String),
     AlreadyExists(String),
     InvalidAliasName(String),
     InvalidArn(String),
@@ -75,6 +76,7 @@ impl KmsError {
             InvalidCiphertext(_) => "InvalidCiphertextException",
             IncorrectKey(_) => "IncorrectKeyException",
             InvalidGrantToken(_) => "InvalidGrantTokenException",
+            InvalidGrantId(_) => "InvalidGrantIdException",
             AlreadyExists(_) => "AlreadyExistsException",
             InvalidAliasName(_) => "InvalidAliasNameException",
             InvalidArn(_) => "InvalidArnException",
@@ -125,6 +127,7 @@ impl KmsError {
             | InvalidCiphertext(m)
             | IncorrectKey(m)
             | InvalidGrantToken(m)
+            | InvalidGrantId(m)
             | AlreadyExists(m)
             | InvalidAliasName(m)
             | InvalidArn(m)
@@ -309,6 +312,7 @@ mod tests {
             InvalidCiphertext(m()),
             IncorrectKey(m()),
             InvalidGrantToken(m()),
+            InvalidGrantId(m()),
             AlreadyExists(m()),
             InvalidAliasName(m()),
             InvalidArn(m()),

@@ -93,6 +93,23 @@ pub struct KeyFacts<'a> {
     pub aliases: &'a [String],
 }
 
+impl KeyFacts<'_> {
+    /// The condition values of a key record.
+    pub fn of_record(r: &crate::keys::KeyRecord) -> KeyFacts<'_> {
+        KeyFacts {
+            arn: &r.arn,
+            account: &r.account,
+            key_spec: r.key_spec.as_str(),
+            key_usage: r.key_usage.as_str(),
+            key_origin: r.origin.as_str(),
+            multi_region: r.multi_region,
+            tags: &r.tags,
+            // kms:ResourceAliases is not tracked per key yet: always empty.
+            aliases: &[],
+        }
+    }
+}
+
 /// Request-specific condition values; everything optional, absent by
 /// default.
 #[derive(Debug, Clone, Default)]

@@ -309,6 +309,21 @@ impl GrantError {
     }
 }
 
+impl From<GrantError> for crate::api::error::KmsError {
+    fn from(e: GrantError) -> crate::api::error::KmsError {
+        use crate::api::error::KmsError;
+        use GrantError as G;
+        match e {
+            G::Validation(m) => KmsError::Validation(m),
+            G::InvalidArn(m) => KmsError::InvalidArn(m),
+            G::InvalidGrantId(m) => KmsError::InvalidGrantId(m),
+            G::InvalidGrantToken(m) => KmsError::InvalidGrantToken(m),
+            G::LimitExceeded(m) => KmsError::LimitExceeded(m),
+            G::NotFound(m) => KmsError::NotFound(m),
+        }
+    }
+}
+
 /// The checked inputs of a CreateGrant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateGrantInput {

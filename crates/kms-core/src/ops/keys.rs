@@ -4,7 +4,7 @@
 //! GetKeyRotationStatus, and the deletion sweeper.
 
 use super::crypto::{material_error, off_runtime};
-use super::policies::check_policy;
+use super::policies::check_new_policy;
 use super::{checked_tags, limit, now, state_error, store_error, truncated, Ctx, MAX_TAGS};
 use crate::api::error::KmsError;
 use crate::api::types::*;
@@ -93,9 +93,6 @@ pub fn key_metadata(r: &KeyRecord) -> KeyMetadata {
 
 /// The new key's record from the request's common members.
 fn new_record(ctx: &Ctx<'_>, req: &CreateKeyRequest) -> Result<KeyRecord, KmsError> {
-    if let Some(p) = &req.policy {
-        check_policy(p)?;
-    }
     let tags = checked_tags(req.tags.as_deref().unwrap_or_default())?;
     if tags.len() > MAX_TAGS {
         return Err(KmsError::Tag("Too many tags".into()));
@@ -109,6 +106,10 @@ fn new_record(ctx: &Ctx<'_>, req: &CreateKeyRequest) -> Result<KeyRecord, KmsErr
         req.policy.clone(),
     );
     record.tags = tags.into_iter().collect();
+    if let Some(p) = &req.policy {
+        let bypass = req.bypass_policy_lockout_safety_check == Some(true);
+        check_new_policy(ctx, p, &record, bypass)?;
+    }
     Ok(record)
 }
 

@@ -1,56 +1,43 @@
-//! Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Stored, not
-//! evaluated yet (authorization plugs into the pipeline's authorize step).
+//! Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Policies are
+//! checked here when written and evaluated by the pipeline's authorize
+//! step ([`crate::pipeline::authorize::PolicyAuthorizer`]).
 
 use super::keys::modify;
 use super::{state_error, Ctx};
 use crate::api::error::KmsError;
 use crate::api::types::*;
+use crate::authz::{self, AuthzInput, KeyFacts, PolicyDocument, PolicyKind, RequestFacts};
 use crate::context::KeyRole;
+use crate::keys::KeyRecord;
 use crate::keys::{Operation, DEFAULT_POLICY_NAME};
-use serde::de::IgnoredAny;
-use serde::Deserialize;
-use std::collections::BTreeMap;
 
-/// A JSON object whose members are not looked at.
-type Object = BTreeMap<String, IgnoredAny>;
-
-/// The outline of a key policy: an object whose `Statement` is one
-/// statement object or a list of them.
-#[derive(Deserialize)]
-struct Outline {
-    #[serde(rename = "Statement")]
-    statement: Option<Statements>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Statements {
-    // Read only to tell the two forms apart.
-    One(#[allow(dead_code)] Object),
-    Many(Vec<Object>),
-}
-
-/// A key policy must be a JSON object with at least one `Statement`
-/// object (CreateKey and PutKeyPolicy alike).
-pub fn check_policy(policy: &str) -> Result<(), KmsError> {
-    serde_json::from_str::<IgnoredAny>(policy).map_err(|e| {
-        KmsError::MalformedPolicyDocument(format!("The key policy is not valid JSON: {e}"))
-    })?;
-    let ok = match serde_json::from_str::<Outline>(policy) {
-        Ok(Outline {
-            statement: Some(Statements::One(_)),
-        }) => true,
-        Ok(Outline {
-            statement: Some(Statements::Many(list)),
-        }) => !list.is_empty(),
-        _ => false,
+/// A new key policy (CreateKey's Policy, PutKeyPolicy): parsed by
+/// [`crate::authz::policy`] (MalformedPolicyDocumentException with the
+/// precise grammar error, the 32 KB limit), then the policy lockout safety
+/// check for the caller unless `bypass`. Nothing malformed is stored.
+pub fn check_new_policy(
+    ctx: &Ctx<'_>,
+    text: &str,
+    record: &KeyRecord,
+    bypass: bool,
+) -> Result<(), KmsError> {
+    let doc = PolicyDocument::parse(text, PolicyKind::Key)
+        .map_err(|e| KmsError::MalformedPolicyDocument(e.0))?;
+    let grants = ctx.store.grants_of_key(&record.key_id);
+    let input = AuthzInput {
+        caller: &ctx.caller.principal,
+        action: "kms:PutKeyPolicy",
+        key: KeyFacts::of_record(record),
+        key_policy: &doc,
+        request: RequestFacts {
+            bypass_policy_lockout_safety_check: Some(bypass),
+            ..RequestFacts::default()
+        },
+        grants: &grants,
+        token_grants: &[],
+        strict: false,
     };
-    if !ok {
-        return Err(KmsError::MalformedPolicyDocument(
-            "The key policy must be a JSON object with at least one Statement".into(),
-        ));
-    }
-    Ok(())
+    authz::lockout_check(&doc, &input, bypass).map_err(|e| KmsError::MalformedPolicyDocument(e.0))
 }
 
 fn policy_name(name: Option<&str>) -> Result<&str, KmsError> {
@@ -81,7 +68,13 @@ pub fn get_key_policy(
 
 pub fn put_key_policy(ctx: &Ctx<'_>, req: PutKeyPolicyRequest) -> Result<(), KmsError> {
     policy_name(req.policy_name.as_deref())?;
-    check_policy(&req.policy)?;
+    let entry = ctx.key(KeyRole::Key)?;
+    check_new_policy(
+        ctx,
+        &req.policy,
+        &entry.record,
+        req.bypass_policy_lockout_safety_check == Some(true),
+    )?;
     modify(ctx, Operation::PutKeyPolicy, &mut |r| {
         r.policy.clone_from(&req.policy);
         Ok(())
@@ -103,28 +96,4 @@ pub fn list_key_policies(
         truncated: Some(false),
         next_marker: None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policy_outline() {
-        assert!(check_policy(r#"{"Statement":{"Effect":"Allow"}}"#).is_ok());
-        assert!(check_policy(r#"{"Statement":[{"Effect":"Allow"}]}"#).is_ok());
-        for bad in [
-            "not json",
-            "[]",
-            r#"{"Statement":[]}"#,
-            r#"{"Statement":[1]}"#,
-            "{}",
-        ] {
-            assert_eq!(
-                check_policy(bad).unwrap_err().type_name(),
-                "MalformedPolicyDocumentException",
-                "{bad}"
-            );
-        }
-    }
 }

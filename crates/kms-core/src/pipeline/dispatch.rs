@@ -7,7 +7,9 @@ use super::encode::response;
 use crate::api::error::KmsError;
 use crate::api::{Operation, Request};
 use crate::context::KeyRole;
-use crate::ops::{aliases, crypto, custom_key_stores as cks, keys, policies, random, tags, Ctx};
+use crate::ops::{
+    aliases, crypto, custom_key_stores as cks, grants, keys, policies, random, tags, Ctx,
+};
 use crate::xks::keys as xks;
 
 /// The body of an operation whose response has no members.
@@ -17,19 +19,14 @@ fn empty(r: Result<(), KmsError>) -> Result<Vec<u8>, KmsError> {
 
 /// The operations of the model kms-core does not implement yet.
 pub const NOT_IMPLEMENTED: &[Operation] = &[
-    Operation::CreateGrant,
     Operation::DeleteImportedKeyMaterial,
     Operation::DisableKeyRotation,
     Operation::EnableKeyRotation,
     Operation::GetKeyLastUsage,
     Operation::GetParametersForImport,
     Operation::ImportKeyMaterial,
-    Operation::ListGrants,
     Operation::ListKeyRotations,
-    Operation::ListRetirableGrants,
     Operation::ReplicateKey,
-    Operation::RetireGrant,
-    Operation::RevokeGrant,
     Operation::RotateKeyOnDemand,
     Operation::UpdatePrimaryRegion,
 ];
@@ -98,14 +95,14 @@ pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsErr
         R::ConnectCustomKeyStore(r) => empty(cks::connect(ctx, *r)),
         R::DisconnectCustomKeyStore(r) => empty(cks::disconnect(ctx, *r)),
         R::DeleteCustomKeyStore(r) => empty(cks::delete(ctx, *r)),
-        // Not implemented yet (grants: ops::grants; rotation, import,
-        // multi-Region, last usage).
-        R::CreateGrant(_)
-        | R::ListGrants(_)
-        | R::ListRetirableGrants(_)
-        | R::RetireGrant(_)
-        | R::RevokeGrant(_)
-        | R::EnableKeyRotation(_)
+        // Grants.
+        R::CreateGrant(r) => response(&grants::create_grant(ctx, *r)?),
+        R::ListGrants(r) => response(&grants::list_grants(ctx, *r)?),
+        R::ListRetirableGrants(r) => response(&grants::list_retirable_grants(ctx, *r)?),
+        R::RetireGrant(r) => empty(grants::retire_grant(ctx, *r)),
+        R::RevokeGrant(r) => empty(grants::revoke_grant(ctx, *r)),
+        // Not implemented yet (rotation, import, multi-Region, last usage).
+        R::EnableKeyRotation(_)
         | R::DisableKeyRotation(_)
         | R::RotateKeyOnDemand(_)
         | R::ListKeyRotations(_)

@@ -11,7 +11,7 @@ use crate::api::{Operation, Request};
 use crate::auth::Caller;
 use crate::context::{KeyRole, NamedAlias, Resolved, ResolvedKey};
 use crate::crypto;
-use crate::keys::ids::{AliasName, IdError, KeyRef};
+use crate::keys::ids::{AliasName, IdError, KeyRef, Scope};
 use crate::keys::KeySpec;
 use crate::store::{KeyEntry, Store};
 use std::sync::Arc;
@@ -30,7 +30,11 @@ fn invalid_ciphertext() -> KmsError {
 /// cannot be read is an internal error naming the key (logged), never
 /// "not found" or a default.
 pub fn by_id(store: &dyn Store, caller: &Caller, key_id: &str) -> Result<Arc<KeyEntry>, KmsError> {
-    let s = &caller.scope;
+    by_id_in(store, &caller.scope, key_id)
+}
+
+/// The key `key_id` names in namespace `s`.
+fn by_id_in(store: &dyn Store, s: &Scope, key_id: &str) -> Result<Arc<KeyEntry>, KmsError> {
     match store.key(s.account.as_str(), &s.region, key_id) {
         Some(e) => Ok(e),
         None => match store.unreadable(s.account.as_str(), &s.region, key_id) {
@@ -45,19 +49,66 @@ pub fn by_id(store: &dyn Store, caller: &Caller, key_id: &str) -> Result<Arc<Key
     }
 }
 
-/// Resolves a key reference accepted in `forms`.
+/// Whether AWS lets `op` use a key of another account (by key ARN or
+/// alias ARN): "Cross-account use: Yes" in the API reference.
+pub fn cross_account(op: Operation) -> bool {
+    use Operation::*;
+    matches!(
+        op,
+        CreateGrant
+            | Decrypt
+            | Decapsulate
+            | DeriveSharedSecret
+            | DescribeKey
+            | Encapsulate
+            | Encrypt
+            | GenerateDataKey
+            | GenerateDataKeyPair
+            | GenerateDataKeyPairWithoutPlaintext
+            | GenerateDataKeyWithoutPlaintext
+            | GenerateMac
+            | GetKeyRotationStatus
+            | GetPublicKey
+            | ListGrants
+            | ReEncrypt
+            | RetireGrant
+            | RevokeGrant
+            | Sign
+            | Verify
+            | VerifyMac
+    )
+}
+
+/// Resolves a key reference accepted in `forms`, in the caller's
+/// namespace (or, for `cross`, in the namespace its ARN names when it is
+/// the caller's Region; authorization then decides).
 pub fn key_ref(
     store: &dyn Store,
     caller: &Caller,
     reference: &str,
     forms: KeyForms,
 ) -> Result<Arc<KeyEntry>, KmsError> {
+    key_ref_for(store, caller, reference, forms, false)
+}
+
+fn key_ref_for(
+    store: &dyn Store,
+    caller: &Caller,
+    reference: &str,
+    forms: KeyForms,
+    cross: bool,
+) -> Result<Arc<KeyEntry>, KmsError> {
     let parsed = KeyRef::parse(reference).map_err(|e| match e {
         IdError::Arn(_) => KmsError::NotFound(format!("Invalid arn {reference}")),
         _ => KmsError::NotFound(format!("Invalid keyId '{reference}'")),
     })?;
-    let scope = &caller.scope;
+    let mut scope = &caller.scope;
     match &parsed {
+        KeyRef::KeyArn { scope: s, .. } | KeyRef::AliasArn { scope: s, .. }
+            if cross && s.region == scope.region =>
+        {
+            scope = s;
+        }
         KeyRef::KeyArn { scope: s, .. } | KeyRef::AliasArn { scope: s, .. } if s != scope => {
             // AWS names the Region of an ARN from another Region.
             return Err(KmsError::NotFound(if s.region != scope.region {
@@ -83,13 +134,13 @@ pub fn key_ref(
                 .target_key_id
         }
     };
-    by_id(store, caller, &key_id)
+    by_id_in(store, scope, &key_id)
 }
 
-/// The key a ciphertext names (symmetric or external key store format).
-fn named_by_blob(store: &dyn Store, caller: &Caller, blob: &[u8]) -> Option<Arc<KeyEntry>> {
+/// The key a ciphertext names (symmetric or external key store format) in
+/// namespace `s`.
+fn named_by_blob(store: &dyn Store, s: &Scope, blob: &[u8]) -> Option<Arc<KeyEntry>> {
     let id = crate::xks::envelope::named_key_id(blob)?;
-    let s = &caller.scope;
     store.key(
         s.account.as_str(),
         &s.region,
@@ -106,11 +157,24 @@ fn ciphertext_key(
     blob: &[u8],
     key_id: Option<&str>,
 ) -> Result<Arc<KeyEntry>, KmsError> {
-    let named = named_by_blob(store, caller, blob);
     let Some(reference) = key_id else {
-        return named.ok_or_else(invalid_ciphertext);
+        return named_by_blob(store, &caller.scope, blob).ok_or_else(invalid_ciphertext);
     };
-    let wanted = key_ref(store, caller, reference, KeyForms::Any)?;
+    let wanted = key_ref_for(store, caller, reference, KeyForms::Any, true)?;
+    // The ciphertext's key in the namespace of the key the request names
+    // (another account's, for cross-account Decrypt).
+    let own = &caller.scope;
+    let named =
+        if wanted.record.account == own.account.as_str() && wanted.record.region == own.region {
+            named_by_blob(store, own, blob)
+        } else {
+            let ns = Scope {
+                account: crate::keys::ids::AccountId::parse(&wanted.record.account)
+                    .map_err(|e| KmsError::Internal(format!("stored account: {e}")))?,
+                region: wanted.record.region.clone(),
+            };
+            named_by_blob(store, &ns, blob)
+        };
     match named {
         Some(n) if n.record.key_id != wanted.record.key_id => Err(incorrect_key()),
         Some(n) => Ok(n),
@@ -164,7 +228,8 @@ pub fn resolve(
         Request::ReEncrypt(r) => {
             let blob = r.ciphertext_blob.as_ref().map_or(&[][..], |b| b.as_bytes());
             let source = ciphertext_key(store, caller, blob, r.source_key_id.as_deref())?;
-            let destination = key_ref(store, caller, &r.destination_key_id, KeyForms::Any)?;
+            let destination =
+                key_ref_for(store, caller, &r.destination_key_id, KeyForms::Any, true)?;
             key(KeyRole::Source, source);
             key(KeyRole::Destination, destination);
         }
@@ -196,7 +261,8 @@ pub fn resolve(
         other => {
             if let Some(reference) = other.key_id() {
                 let forms = key_refs::forms(op, "KeyId");
-                key(KeyRole::Key, key_ref(store, caller, reference, forms)?);
+                let entry = key_ref_for(store, caller, reference, forms, cross_account(op))?;
+                key(KeyRole::Key, entry);
             }
         }
     }

@@ -27,6 +27,7 @@ pub mod grants;
 pub mod memory;
 pub mod sqlite;
 
+use crate::authz::policy::{PolicyDocument, PolicyError, PolicyKind};
 use crate::crypto::asymmetric::KeyMaterial;
 use crate::crypto::{CryptoError, Secret, SymmetricKey};
 use crate::keys::KeyRecord;
@@ -34,7 +35,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use custom_key_stores::{CksChange, CksDecision, CustomKeyStoreRecord};
 pub use grants::{CreatedGrant, KeyGrants};
@@ -113,6 +114,10 @@ pub struct KeyEntry {
     pub record: KeyRecord,
     versions: BTreeMap<u32, Arc<SymmetricKey>>,
     material: BTreeMap<u32, Arc<KeyMaterial>>,
+    /// The record's key policy, parsed on first use and kept with this
+    /// snapshot (a policy change publishes a new snapshot): authorization
+    /// never parses per request.
+    parsed_policy: OnceLock<Result<Arc<PolicyDocument>, PolicyError>>,
 }
 
 /// One parsed material version, of either kind.
@@ -137,6 +142,7 @@ impl KeyEntry {
             record,
             versions,
             material: BTreeMap::new(),
+            parsed_policy: OnceLock::new(),
         }
     }
 
@@ -146,7 +152,19 @@ impl KeyEntry {
             record,
             versions: self.versions.clone(),
             material: self.material.clone(),
+            parsed_policy: OnceLock::new(),
         }
+    }
+
+    /// The key policy, parsed once per snapshot. An error means the stored
+    /// text is not a valid key policy (written before policies were
+    /// checked); authorization then allows nothing through the policy.
+    pub fn key_policy(&self) -> Result<&Arc<PolicyDocument>, &PolicyError> {
+        self.parsed_policy
+            .get_or_init(|| {
+                PolicyDocument::parse(&self.record.policy, PolicyKind::Key).map(Arc::new)
+            })
+            .as_ref()
     }
 
     pub(crate) fn insert_version(&mut self, version: u32, v: Versioned) {

@@ -178,14 +178,13 @@ pub async fn bootstrap(
     account: &str,
     region: &str,
 ) -> anyhow::Result<Demo> {
-    let caller = Caller {
-        scope: Scope {
+    let caller = Caller::root(
+        Scope {
             account: AccountId::parse(account).map_err(|e| anyhow::anyhow!("{e}"))?,
             region: region.to_owned(),
         },
-        principal_arn: format!("arn:aws:iam::{account}:root"),
-        access_key_id: "kms-core-demo".into(),
-    };
+        "kms-core-demo",
+    );
     let call = |op: Operation, body: serde_json::Value| {
         let caller = &caller;
         async move {
