@@ -60,6 +60,10 @@ struct Cli {
     demo_account: String,
     #[arg(long, default_value = "us-east-1")]
     demo_region: String,
+    /// Lifetime limit of RotateKeyOnDemand per key (AWS: 25; the older
+    /// developer guide said 10).
+    #[arg(long, default_value_t = kms_core::keys::material::DEFAULT_ON_DEMAND_ROTATION_LIMIT)]
+    on_demand_rotation_limit: u32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +75,16 @@ fn main() -> anyhow::Result<()> {
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
+    kms_core::ops::rotation::set_on_demand_limit(cli.on_demand_rotation_limit);
+    // Tests and demos move the service's clock (automatic rotation,
+    // waiting periods) without waiting.
+    if let Some(offset) = std::env::var("KMS_CORE_CLOCK_OFFSET_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        kms_core::clock::set_offset(offset);
+        tracing::warn!(offset, "the service clock is offset from the system clock");
+    }
     let auth = match &cli.credentials {
         Some(path) => {
             let text = std::fs::read_to_string(path)

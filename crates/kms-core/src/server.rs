@@ -36,6 +36,16 @@ impl KmsHandle {
     }
 }
 
+/// How often the background sweeper runs: 60 s, or
+/// `KMS_CORE_SWEEP_INTERVAL_MS` (tests and demos).
+fn sweep_interval() -> Duration {
+    std::env::var("KMS_CORE_SWEEP_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map_or(Duration::from_secs(60), Duration::from_millis)
+}
+
 /// Binds `addr` and serves `kms`, over TLS when `tls` is given.
 pub async fn start(
     addr: SocketAddr,
@@ -45,20 +55,20 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let kms = Arc::new(kms);
-    // The deletion sweeper: keys whose waiting period is over are deleted.
+    // The background sweeper, on the service's clock: keys whose waiting
+    // period is over are deleted; due rotations (automatic, and on-demand
+    // ones a restart interrupted) are performed.
     let sweeper = {
         let store = Arc::clone(kms.store());
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(sweep_interval());
             loop {
                 tick.tick().await;
                 let store = Arc::clone(&store);
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or(0.0);
+                let now = crate::clock::now();
                 let _ = tokio::task::spawn_blocking(move || {
-                    crate::ops::keys::sweep(store.as_ref(), now)
+                    crate::ops::keys::sweep(store.as_ref(), now);
+                    crate::ops::rotation::rotate_due(store.as_ref(), now);
                 })
                 .await;
             }

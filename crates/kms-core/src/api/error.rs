@@ -40,6 +40,8 @@ pub enum KmsError {
     InvalidArn(String),
     InvalidMarker(String),
     LimitExceeded(String),
+    /// `ConflictException` (an on-demand rotation in progress).
+    Conflict(String),
     MalformedPolicyDocument(String),
     Tag(String),
     UnsupportedOperation(String),
@@ -80,6 +82,7 @@ impl KmsError {
             InvalidArn(_) => "InvalidArnException",
             InvalidMarker(_) => "InvalidMarkerException",
             LimitExceeded(_) => "LimitExceededException",
+            Conflict(_) => "ConflictException",
             MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             Tag(_) => "TagException",
             UnsupportedOperation(_) => "UnsupportedOperationException",
@@ -130,6 +133,7 @@ impl KmsError {
             | InvalidArn(m)
             | InvalidMarker(m)
             | LimitExceeded(m)
+            | Conflict(m)
             | MalformedPolicyDocument(m)
             | Tag(m)
             | UnsupportedOperation(m)
@@ -314,6 +318,7 @@ mod tests {
             InvalidArn(m()),
             InvalidMarker(m()),
             LimitExceeded(m()),
+            Conflict(m()),
             MalformedPolicyDocument(m()),
             Tag(m()),
             UnsupportedOperation(m()),

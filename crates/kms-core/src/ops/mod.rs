@@ -3,7 +3,9 @@
 //! and returns its typed response or a [`KmsError`].
 //!
 //! * [`keys`] — CreateKey, DescribeKey, ListKeys, Enable/DisableKey,
-//!   UpdateKeyDescription, Schedule/CancelKeyDeletion, rotation status;
+//!   UpdateKeyDescription, Schedule/CancelKeyDeletion;
+//! * [`rotation`] — automatic and on-demand rotation, ListKeyRotations,
+//!   the background rotator;
 //! * [`crypto`] — every cryptographic operation, for every kind of key
 //!   (the key provides its cryptography: local material or the external
 //!   key store);
@@ -19,6 +21,7 @@ pub mod grants;
 pub mod keys;
 pub mod policies;
 pub mod random;
+pub mod rotation;
 pub mod tags;
 
 use crate::api::error::KmsError;

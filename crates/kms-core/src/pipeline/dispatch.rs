@@ -7,7 +7,9 @@ use super::encode::response;
 use crate::api::error::KmsError;
 use crate::api::{Operation, Request};
 use crate::context::KeyRole;
-use crate::ops::{aliases, crypto, custom_key_stores as cks, keys, policies, random, tags, Ctx};
+use crate::ops::{
+    aliases, crypto, custom_key_stores as cks, keys, policies, random, rotation, tags, Ctx,
+};
 use crate::xks::keys as xks;
 
 /// The body of an operation whose response has no members.
@@ -19,18 +21,14 @@ fn empty(r: Result<(), KmsError>) -> Result<Vec<u8>, KmsError> {
 pub const NOT_IMPLEMENTED: &[Operation] = &[
     Operation::CreateGrant,
     Operation::DeleteImportedKeyMaterial,
-    Operation::DisableKeyRotation,
-    Operation::EnableKeyRotation,
     Operation::GetKeyLastUsage,
     Operation::GetParametersForImport,
     Operation::ImportKeyMaterial,
     Operation::ListGrants,
-    Operation::ListKeyRotations,
     Operation::ListRetirableGrants,
     Operation::ReplicateKey,
     Operation::RetireGrant,
     Operation::RevokeGrant,
-    Operation::RotateKeyOnDemand,
     Operation::UpdatePrimaryRegion,
 ];
 
@@ -58,7 +56,11 @@ pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsErr
         R::UpdateKeyDescription(r) => empty(keys::update_key_description(ctx, *r)),
         R::ScheduleKeyDeletion(r) => response(&keys::schedule_key_deletion(ctx, *r)?),
         R::CancelKeyDeletion(r) => response(&keys::cancel_key_deletion(ctx, *r)?),
-        R::GetKeyRotationStatus(r) => response(&keys::get_key_rotation_status(ctx, *r)?),
+        R::GetKeyRotationStatus(r) => response(&rotation::get_key_rotation_status(ctx, *r)?),
+        R::EnableKeyRotation(r) => empty(rotation::enable_key_rotation(ctx, *r)),
+        R::DisableKeyRotation(r) => empty(rotation::disable_key_rotation(ctx, *r)),
+        R::RotateKeyOnDemand(r) => response(&rotation::rotate_key_on_demand(ctx, *r)?),
+        R::ListKeyRotations(r) => response(&rotation::list_key_rotations(ctx, *r)?),
         // Cryptographic operations.
         R::Encrypt(r) => response(&crypto::encrypt(ctx, *r).await?),
         R::Decrypt(r) => response(&crypto::decrypt(ctx, *r).await?),
@@ -98,17 +100,13 @@ pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsErr
         R::ConnectCustomKeyStore(r) => empty(cks::connect(ctx, *r)),
         R::DisconnectCustomKeyStore(r) => empty(cks::disconnect(ctx, *r)),
         R::DeleteCustomKeyStore(r) => empty(cks::delete(ctx, *r)),
-        // Not implemented yet (grants: ops::grants; rotation, import,
+        // Not implemented yet (grants: ops::grants; import,
         // multi-Region, last usage).
         R::CreateGrant(_)
         | R::ListGrants(_)
         | R::ListRetirableGrants(_)
         | R::RetireGrant(_)
         | R::RevokeGrant(_)
-        | R::EnableKeyRotation(_)
-        | R::DisableKeyRotation(_)
-        | R::RotateKeyOnDemand(_)
-        | R::ListKeyRotations(_)
         | R::GetParametersForImport(_)
         | R::ImportKeyMaterial(_)
         | R::DeleteImportedKeyMaterial(_)

@@ -251,6 +251,62 @@ impl<P: Persist> Store for Cached<P> {
         Ok(entry)
     }
 
+    fn rotate_key_material(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        material: &Secret,
+        f: &mut dyn FnMut(&mut KeyRecord, u32) -> Result<(), Refusal>,
+    ) -> StoreResult<Arc<KeyEntry>> {
+        let mut w = self.lock_writer();
+        let old = self
+            .key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        let version = old
+            .version_numbers()
+            .last()
+            .copied()
+            .unwrap_or(old.record.current_version)
+            .max(old.record.current_version)
+            .checked_add(1)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("key {key_id}: material versions exhausted"))
+            })?;
+        let mut record = old.record.clone();
+        if record.materials.is_empty() {
+            // A record of an earlier release: its list becomes explicit.
+            record.materials = old.record.materials();
+        }
+        f(&mut record, version).map_err(StoreError::Rejected)?;
+        record.key_id.clone_from(&old.record.key_id);
+        record.account.clone_from(&old.record.account);
+        record.region.clone_from(&old.record.region);
+        record.arn.clone_from(&old.record.arn);
+        record.current_version = version;
+        let key = materialize(&record, version, material)?;
+        w.add_version(&record, version, material)?;
+        let mut entry = old.with_record(record);
+        entry.insert_version(version, key);
+        let entry = Arc::new(entry);
+        self.publish(entry.clone());
+        Ok(entry)
+    }
+
+    fn due_for_rotation(&self, now: f64) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            for e in read(shard).values() {
+                let r = &e.record;
+                if r.on_demand_started.is_some() || r.rotation.is_some_and(|s| s.due(now)) {
+                    out.push((r.account.clone(), r.region.clone(), r.key_id.clone()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     fn delete_key(&self, account: &str, region: &str, key_id: &str) -> StoreResult<()> {
         let mut w = self.lock_writer();
         self.key(account, region, key_id)

@@ -233,6 +233,25 @@ pub trait Store: Send + Sync {
         material: &Secret,
     ) -> StoreResult<Arc<KeyEntry>>;
 
+    /// Rotation: adds a new material version (one above the highest so
+    /// far) and makes it current. `f` records the rotation in the key's
+    /// record (it gets the new version) or refuses
+    /// ([`StoreError::Rejected`]); nothing is written then. Record and
+    /// material are written in one transaction.
+    fn rotate_key_material(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        material: &Secret,
+        f: &mut dyn FnMut(&mut KeyRecord, u32) -> Result<(), Refusal>,
+    ) -> StoreResult<Arc<KeyEntry>>;
+
+    /// (account, region, key id) of every key with an automatic rotation
+    /// due at `now` or an on-demand rotation in progress, for the
+    /// background rotator.
+    fn due_for_rotation(&self, now: f64) -> Vec<(String, String, String)>;
+
     /// Deletes the key, its material and the aliases pointing to it.
     fn delete_key(&self, account: &str, region: &str, key_id: &str) -> StoreResult<()>;
 
