@@ -63,7 +63,12 @@ async fn encrypt(c: &aws_sdk_kms::Client, key: &str, pt: &[u8]) -> Blob {
 
 /// (plaintext, KeyMaterialId) of a Decrypt.
 async fn decrypt(c: &aws_sdk_kms::Client, blob: &Blob) -> (Vec<u8>, String) {
-    let d = c.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap();
+    let d = c
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .unwrap();
     (
         d.plaintext().unwrap().as_ref().to_vec(),
         d.key_material_id().expect("KeyMaterialId").to_owned(),
@@ -102,7 +107,12 @@ async fn material_ids_and_rotation_operations() {
     assert_eq!(g.key_material_id(), Some(first.as_str()));
 
     // Not enabled yet.
-    let s = c.get_key_rotation_status().key_id(&id).send().await.unwrap();
+    let s = c
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert!(!s.key_rotation_enabled());
     assert_eq!(s.rotation_period_in_days(), None);
     assert_eq!(s.next_rotation_date(), None);
@@ -120,7 +130,12 @@ async fn material_ids_and_rotation_operations() {
     }
     let before = now();
     c.enable_key_rotation().key_id(&id).send().await.unwrap();
-    let s = c.get_key_rotation_status().key_id(&id).send().await.unwrap();
+    let s = c
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert!(s.key_rotation_enabled());
     assert_eq!(s.rotation_period_in_days(), Some(365));
     let next = epoch(s.next_rotation_date().unwrap());
@@ -135,7 +150,12 @@ async fn material_ids_and_rotation_operations() {
         .send()
         .await
         .unwrap();
-    let s = c.get_key_rotation_status().key_id(&id).send().await.unwrap();
+    let s = c
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(s.rotation_period_in_days(), Some(90));
 
     // On demand: a new current material; old ciphertexts still decrypt
@@ -145,7 +165,12 @@ async fn material_ids_and_rotation_operations() {
     let second = current_id(&c, &id).await;
     assert!(is_material_id(&second));
     assert_ne!(second, first);
-    let s = c.get_key_rotation_status().key_id(&id).send().await.unwrap();
+    let s = c
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(s.on_demand_rotation_start_date(), None, "completed");
     assert_eq!(s.rotation_period_in_days(), Some(90), "schedule unchanged");
     assert_eq!(decrypt(&c, &blob1).await.1, first);
@@ -170,7 +195,10 @@ async fn material_ids_and_rotation_operations() {
     assert_eq!(rot.len(), 1);
     assert_eq!(rot[0].key_material_id(), Some(second.as_str()));
     assert_eq!(rot[0].rotation_type(), Some(&RotationType::OnDemand));
-    assert_eq!(rot[0].key_material_state(), Some(&KeyMaterialState::Current));
+    assert_eq!(
+        rot[0].key_material_state(),
+        Some(&KeyMaterialState::Current)
+    );
     assert!(rot[0].rotation_date().is_some());
     assert_eq!(rot[0].key_id(), Some(id.as_str()));
     assert!(!l.truncated());
@@ -199,9 +227,18 @@ async fn material_ids_and_rotation_operations() {
     assert_eq!(ids, [first.as_str(), second.as_str(), third.as_str()]);
     assert_eq!(seen[0].rotation_type(), None, "the first material");
     assert_eq!(seen[0].rotation_date(), None);
-    assert_eq!(seen[0].key_material_state(), Some(&KeyMaterialState::NonCurrent));
-    assert_eq!(seen[1].key_material_state(), Some(&KeyMaterialState::NonCurrent));
-    assert_eq!(seen[2].key_material_state(), Some(&KeyMaterialState::Current));
+    assert_eq!(
+        seen[0].key_material_state(),
+        Some(&KeyMaterialState::NonCurrent)
+    );
+    assert_eq!(
+        seen[1].key_material_state(),
+        Some(&KeyMaterialState::NonCurrent)
+    );
+    assert_eq!(
+        seen[2].key_material_state(),
+        Some(&KeyMaterialState::Current)
+    );
     let e = c
         .list_key_rotations()
         .key_id(&id)
@@ -213,7 +250,12 @@ async fn material_ids_and_rotation_operations() {
 
     // Disable: status false, rotating on demand still allowed.
     c.disable_key_rotation().key_id(&id).send().await.unwrap();
-    let s = c.get_key_rotation_status().key_id(&id).send().await.unwrap();
+    let s = c
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert!(!s.key_rotation_enabled());
     assert_eq!(s.next_rotation_date(), None);
 
@@ -222,9 +264,27 @@ async fn material_ids_and_rotation_operations() {
     c.enable_key_rotation().key_id(&id).send().await.unwrap();
     c.disable_key().key_id(&id).send().await.unwrap();
     for e in [
-        code(c.enable_key_rotation().key_id(&id).send().await.unwrap_err()),
-        code(c.disable_key_rotation().key_id(&id).send().await.unwrap_err()),
-        code(c.rotate_key_on_demand().key_id(&id).send().await.unwrap_err()),
+        code(
+            c.enable_key_rotation()
+                .key_id(&id)
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        code(
+            c.disable_key_rotation()
+                .key_id(&id)
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        code(
+            c.rotate_key_on_demand()
+                .key_id(&id)
+                .send()
+                .await
+                .unwrap_err(),
+        ),
     ] {
         assert_eq!(e, "DisabledException");
     }
@@ -234,13 +294,31 @@ async fn material_ids_and_rotation_operations() {
         .send()
         .await
         .unwrap();
-    let e = c.rotate_key_on_demand().key_id(&id).send().await.unwrap_err();
+    let e = c
+        .rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(e), "KMSInvalidStateException");
-    let s = c.get_key_rotation_status().key_id(&id).send().await.unwrap();
+    let s = c
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert!(!s.key_rotation_enabled());
     c.cancel_key_deletion().key_id(&id).send().await.unwrap();
-    let s = c.get_key_rotation_status().key_id(&id).send().await.unwrap();
-    assert!(s.key_rotation_enabled(), "the status returns after cancelling");
+    let s = c
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        s.key_rotation_enabled(),
+        "the status returns after cancelling"
+    );
 
     // Keys that cannot rotate: HMAC, asymmetric; no material ids.
     for (spec, usage) in [
@@ -258,11 +336,35 @@ async fn material_ids_and_rotation_operations() {
         assert_eq!(m.current_key_material_id(), None, "{spec:?}");
         let kid = m.key_id();
         for e in [
-            code(c.enable_key_rotation().key_id(kid).send().await.unwrap_err()),
-            code(c.disable_key_rotation().key_id(kid).send().await.unwrap_err()),
-            code(c.rotate_key_on_demand().key_id(kid).send().await.unwrap_err()),
+            code(
+                c.enable_key_rotation()
+                    .key_id(kid)
+                    .send()
+                    .await
+                    .unwrap_err(),
+            ),
+            code(
+                c.disable_key_rotation()
+                    .key_id(kid)
+                    .send()
+                    .await
+                    .unwrap_err(),
+            ),
+            code(
+                c.rotate_key_on_demand()
+                    .key_id(kid)
+                    .send()
+                    .await
+                    .unwrap_err(),
+            ),
             code(c.list_key_rotations().key_id(kid).send().await.unwrap_err()),
-            code(c.get_key_rotation_status().key_id(kid).send().await.unwrap_err()),
+            code(
+                c.get_key_rotation_status()
+                    .key_id(kid)
+                    .send()
+                    .await
+                    .unwrap_err(),
+            ),
         ] {
             assert_eq!(e, "UnsupportedOperationException", "{spec:?}");
         }
@@ -365,7 +467,12 @@ async fn rotations_survive_kill_9_and_automatic_rotation_runs_when_due() {
     // The configured lifetime limit (2 here).
     c.rotate_key_on_demand().key_id(&id).send().await.unwrap();
     c.rotate_key_on_demand().key_id(&id).send().await.unwrap();
-    let e = c.rotate_key_on_demand().key_id(&id).send().await.unwrap_err();
+    let e = c
+        .rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(e), "LimitExceededException");
     let third = current_id(&c, &id).await;
     let blob3 = encrypt(&c, &id, b"after").await;
@@ -376,12 +483,28 @@ async fn rotations_survive_kill_9_and_automatic_rotation_runs_when_due() {
     let (mut child, port) = spawn(dir.path(), 0.0);
     let c = sdk(port);
     assert_eq!(current_id(&c, &id).await, third);
-    assert_eq!(decrypt(&c, &blob1).await, (b"before".to_vec(), first.clone()));
-    assert_eq!(decrypt(&c, &blob3).await, (b"after".to_vec(), third.clone()));
-    let s = c.get_key_rotation_status().key_id(&id).send().await.unwrap();
+    assert_eq!(
+        decrypt(&c, &blob1).await,
+        (b"before".to_vec(), first.clone())
+    );
+    assert_eq!(
+        decrypt(&c, &blob3).await,
+        (b"after".to_vec(), third.clone())
+    );
+    let s = c
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(s.rotation_period_in_days(), Some(90));
     assert_eq!(epoch(s.next_rotation_date().unwrap()), next);
-    let e = c.rotate_key_on_demand().key_id(&id).send().await.unwrap_err();
+    let e = c
+        .rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(e), "LimitExceededException");
     child.kill().unwrap();
     child.wait().unwrap();
@@ -399,7 +522,11 @@ async fn rotations_survive_kill_9_and_automatic_rotation_runs_when_due() {
     }
     assert_ne!(fourth, third, "automatic rotation did not happen");
     let l = c.list_key_rotations().key_id(&id).send().await.unwrap();
-    let kinds: Vec<_> = l.rotations().iter().map(|r| r.rotation_type().cloned()).collect();
+    let kinds: Vec<_> = l
+        .rotations()
+        .iter()
+        .map(|r| r.rotation_type().cloned())
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -408,7 +535,12 @@ async fn rotations_survive_kill_9_and_automatic_rotation_runs_when_due() {
             Some(RotationType::Automatic)
         ]
     );
-    let s = c.get_key_rotation_status().key_id(&id).send().await.unwrap();
+    let s = c
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
     let new_next = epoch(s.next_rotation_date().unwrap());
     assert!(new_next >= next + 90.0 * DAY, "{new_next} vs {next}");
     // Once per period: no second rotation.

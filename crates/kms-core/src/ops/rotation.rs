@@ -68,6 +68,15 @@ pub fn may_start_on_demand(r: &KeyRecord, limit: u32) -> Result<(), RotationRefu
     Ok(())
 }
 
+/// AWS's refusal for the key `r` (keys in external key stores get AWS's
+/// origin message).
+fn refused(e: RotationRefusal, r: &KeyRecord) -> KmsError {
+    if e == RotationRefusal::CustomKeyStore {
+        return crate::xks::keys::unsupported(r);
+    }
+    refusal(e, &r.arn)
+}
+
 fn refusal(e: RotationRefusal, arn: &str) -> KmsError {
     let m = e.message(arn);
     match e {
@@ -125,7 +134,7 @@ pub fn enable_key_rotation(ctx: &Ctx<'_>, req: EnableKeyRotationRequest) -> Resu
     }
     let at = now();
     change(ctx, Operation::EnableKeyRotation, &mut |r| {
-        may_rotate(r, true).map_err(|e| refusal(e, &r.arn))?;
+        may_rotate(r, true).map_err(|e| refused(e, r))?;
         // Enabling again with the same period keeps the schedule; a new
         // period starts counting now.
         if r.rotation.is_none_or(|s| s.period_days != period) {
@@ -141,7 +150,7 @@ pub fn disable_key_rotation(
     _req: DisableKeyRotationRequest,
 ) -> Result<(), KmsError> {
     change(ctx, Operation::DisableKeyRotation, &mut |r| {
-        may_rotate(r, true).map_err(|e| refusal(e, &r.arn))?;
+        may_rotate(r, true).map_err(|e| refused(e, r))?;
         r.rotation = None;
         Ok(())
     })?;
@@ -157,7 +166,7 @@ pub fn get_key_rotation_status(
     r.check(Operation::GetKeyRotationStatus)
         .map_err(|e| state_error(e, &r.arn))?;
     if matches!(r.key_spec, KeySpec::SymmetricDefault) && r.custom_key_store_id.is_some() {
-        return Err(refusal(RotationRefusal::CustomKeyStore, &r.arn));
+        return Err(refused(RotationRefusal::CustomKeyStore, r));
     }
     if r.key_spec != KeySpec::SymmetricDefault {
         return Err(refusal(RotationRefusal::NotSymmetric, &r.arn));
@@ -184,7 +193,7 @@ pub fn rotate_key_on_demand(
     let at = now();
     let limit = on_demand_limit();
     let entry = change(ctx, Operation::RotateKeyOnDemand, &mut |r| {
-        may_start_on_demand(r, limit).map_err(|e| refusal(e, &r.arn))?;
+        may_start_on_demand(r, limit).map_err(|e| refused(e, r))?;
         r.on_demand_started = Some(at);
         Ok(())
     })?;
@@ -208,7 +217,7 @@ pub fn list_key_rotations(
     r.check(Operation::ListKeyRotations)
         .map_err(|e| state_error(e, &r.arn))?;
     if r.custom_key_store_id.is_some() {
-        return Err(refusal(RotationRefusal::CustomKeyStore, &r.arn));
+        return Err(refused(RotationRefusal::CustomKeyStore, r));
     }
     if !r.has_material_ids() {
         return Err(refusal(RotationRefusal::NotSymmetric, &r.arn));
