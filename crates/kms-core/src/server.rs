@@ -24,6 +24,7 @@ pub struct KmsHandle {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     sweeper: JoinHandle<()>,
+    store: Arc<dyn crate::store::Store>,
 }
 
 impl KmsHandle {
@@ -33,6 +34,15 @@ impl KmsHandle {
         }
         let _ = (&mut self.task).await;
         self.sweeper.abort();
+        let store = Arc::clone(&self.store);
+        let _ = tokio::task::spawn_blocking(move || flush_usage(store.as_ref())).await;
+    }
+}
+
+/// Writes the key usage recorded since the last flush.
+fn flush_usage(store: &dyn crate::store::Store) {
+    if let Err(e) = store.flush_usage() {
+        tracing::warn!(error = %e, "writing key usage failed; will retry");
     }
 }
 
@@ -55,9 +65,11 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let kms = Arc::new(kms);
+    let kms_store = &Arc::clone(kms.store());
     // The background sweeper, on the service's clock: keys whose waiting
     // period is over are deleted; due rotations (automatic, and on-demand
-    // ones a restart interrupted) are performed.
+    // ones a restart interrupted) are performed; key usage recorded since
+    // the last tick is written in one batch.
     let sweeper = {
         let store = Arc::clone(kms.store());
         tokio::spawn(async move {
@@ -69,6 +81,7 @@ pub async fn start(
                 let _ = tokio::task::spawn_blocking(move || {
                     crate::ops::keys::sweep(store.as_ref(), now);
                     crate::ops::rotation::rotate_due(store.as_ref(), now);
+                    flush_usage(store.as_ref());
                 })
                 .await;
             }
@@ -107,6 +120,7 @@ pub async fn start(
         shutdown: Some(tx),
         task,
         sweeper,
+        store: Arc::clone(kms_store),
     })
 }
 

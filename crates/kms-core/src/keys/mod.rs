@@ -24,6 +24,7 @@
 pub mod ids;
 pub mod material;
 pub mod spec;
+pub mod usage;
 
 pub use crate::api::types::{KeyManagerType, KeySpec, KeyState, KeyUsageType, OriginType};
 use material::{KeyMaterialId, MaterialInfo, RotationSchedule};

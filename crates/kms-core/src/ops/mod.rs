@@ -12,6 +12,7 @@
 //! * [`aliases`], [`tags`], [`policies`];
 //! * [`custom_key_stores`] — the external key store management operations;
 //! * [`grants`] — the grant operations (not implemented yet);
+//! * [`usage`] — GetKeyLastUsage and recording successful use;
 //! * [`random`] — GenerateRandom.
 
 pub mod aliases;
@@ -23,6 +24,7 @@ pub mod policies;
 pub mod random;
 pub mod rotation;
 pub mod tags;
+pub mod usage;
 
 use crate::api::error::KmsError;
 use crate::api::types::Tag;

@@ -8,7 +8,7 @@ use crate::api::error::KmsError;
 use crate::api::{Operation, Request};
 use crate::context::KeyRole;
 use crate::ops::{
-    aliases, crypto, custom_key_stores as cks, keys, policies, random, rotation, tags, Ctx,
+    aliases, crypto, custom_key_stores as cks, keys, policies, random, rotation, tags, usage, Ctx,
 };
 use crate::xks::keys as xks;
 
@@ -21,7 +21,6 @@ fn empty(r: Result<(), KmsError>) -> Result<Vec<u8>, KmsError> {
 pub const NOT_IMPLEMENTED: &[Operation] = &[
     Operation::CreateGrant,
     Operation::DeleteImportedKeyMaterial,
-    Operation::GetKeyLastUsage,
     Operation::GetParametersForImport,
     Operation::ImportKeyMaterial,
     Operation::ListGrants,
@@ -43,8 +42,18 @@ fn not_implemented(ctx: &Ctx<'_>, op: Operation) -> KmsError {
     ))
 }
 
-/// Runs the operation and serializes its response.
+/// Runs the operation and serializes its response; a successful
+/// cryptographic operation is recorded as its keys' last usage.
 pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsError> {
+    let op = request.operation();
+    let out = run(ctx, request).await;
+    if out.is_ok() {
+        usage::record(ctx, op);
+    }
+    out
+}
+
+async fn run(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsError> {
     use Request as R;
     match request {
         // Keys.
@@ -61,6 +70,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsErr
         R::DisableKeyRotation(r) => empty(rotation::disable_key_rotation(ctx, *r)),
         R::RotateKeyOnDemand(r) => response(&rotation::rotate_key_on_demand(ctx, *r)?),
         R::ListKeyRotations(r) => response(&rotation::list_key_rotations(ctx, *r)?),
+        R::GetKeyLastUsage(r) => response(&usage::get_key_last_usage(ctx, *r)?),
         // Cryptographic operations.
         R::Encrypt(r) => response(&crypto::encrypt(ctx, *r).await?),
         R::Decrypt(r) => response(&crypto::decrypt(ctx, *r).await?),
@@ -111,7 +121,6 @@ pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsErr
         | R::ImportKeyMaterial(_)
         | R::DeleteImportedKeyMaterial(_)
         | R::ReplicateKey(_)
-        | R::UpdatePrimaryRegion(_)
-        | R::GetKeyLastUsage(_) => Err(not_implemented(ctx, request.operation())),
+        | R::UpdatePrimaryRegion(_) => Err(not_implemented(ctx, request.operation())),
     }
 }

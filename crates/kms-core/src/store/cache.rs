@@ -30,6 +30,11 @@ pub trait Persist: Send {
     /// Inserts or replaces an alias.
     fn put_alias(&mut self, alias: &AliasRecord) -> StoreResult<()>;
     fn delete_alias(&mut self, account: &str, region: &str, name: &str) -> StoreResult<()>;
+    /// Writes the last usage of these keys (one transaction; keys deleted
+    /// meanwhile are skipped).
+    fn put_usage(&mut self, _batch: &[(String, super::Usage)]) -> StoreResult<()> {
+        Ok(())
+    }
     /// Inserts or replaces a custom key store.
     fn put_custom_key_store(&mut self, _record: &super::CustomKeyStoreRecord) -> StoreResult<()> {
         Ok(())
@@ -56,6 +61,8 @@ pub struct Cached<P: Persist> {
     /// Keys whose stored record cannot be read, by (account, region, id):
     /// why. Requests naming them fail with an internal error.
     unreadable: RwLock<HashMap<(String, String, String), String>>,
+    /// Epoch seconds since which usage is recorded.
+    tracking_start: f64,
     writer: Mutex<P>,
 }
 
@@ -108,8 +115,15 @@ impl<P: Persist> Cached<P> {
             namespaces: RwLock::new(HashMap::new()),
             custom_key_stores: RwLock::new(BTreeMap::new()),
             unreadable: RwLock::new(HashMap::new()),
+            tracking_start: 0.0,
             writer: Mutex::new(persist),
         }
+    }
+
+    /// Sets when usage tracking began (the persisted date of a store).
+    pub fn with_tracking_start(mut self, at: f64) -> Self {
+        self.tracking_start = at;
+        self
     }
 
     fn shard(&self, key_id: &str) -> &RwLock<HashMap<String, Arc<KeyEntry>>> {
@@ -291,6 +305,34 @@ impl<P: Persist> Store for Cached<P> {
         let entry = Arc::new(entry);
         self.publish(entry.clone());
         Ok(entry)
+    }
+
+    fn flush_usage(&self) -> StoreResult<usize> {
+        let mut batch: Vec<(String, super::Usage)> = Vec::new();
+        let mut cells = Vec::new();
+        for shard in &self.shards {
+            for e in read(shard).values() {
+                if let Some(u) = e.usage.take_dirty() {
+                    batch.push((e.record.key_id.clone(), u));
+                    cells.push(Arc::clone(&e.usage));
+                }
+            }
+        }
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let result = self.lock_writer().put_usage(&batch);
+        if let Err(e) = result {
+            for c in cells {
+                c.mark_dirty();
+            }
+            return Err(e);
+        }
+        Ok(batch.len())
+    }
+
+    fn usage_tracking_start(&self) -> f64 {
+        self.tracking_start
     }
 
     fn due_for_rotation(&self, now: f64) -> Vec<(String, String, String)> {

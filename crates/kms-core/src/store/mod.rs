@@ -28,6 +28,7 @@ pub mod sqlite;
 
 use crate::crypto::asymmetric::KeyMaterial;
 use crate::crypto::{CryptoError, Secret, SymmetricKey};
+use crate::keys::usage::{Usage, UsageCell};
 use crate::keys::KeyRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -111,6 +112,8 @@ pub struct KeyEntry {
     pub record: KeyRecord,
     versions: BTreeMap<u32, Arc<SymmetricKey>>,
     material: BTreeMap<u32, Arc<KeyMaterial>>,
+    /// The key's last usage, shared by every snapshot of the key.
+    pub usage: Arc<UsageCell>,
 }
 
 /// One parsed material version, of either kind.
@@ -135,15 +138,17 @@ impl KeyEntry {
             record,
             versions,
             material: BTreeMap::new(),
+            usage: Arc::new(UsageCell::default()),
         }
     }
 
-    /// The same material under an updated record.
+    /// The same material (and usage) under an updated record.
     pub(crate) fn with_record(&self, record: KeyRecord) -> Self {
         KeyEntry {
             record,
             versions: self.versions.clone(),
             material: self.material.clone(),
+            usage: Arc::clone(&self.usage),
         }
     }
 
@@ -251,6 +256,14 @@ pub trait Store: Send + Sync {
     /// due at `now` or an on-demand rotation in progress, for the
     /// background rotator.
     fn due_for_rotation(&self, now: f64) -> Vec<(String, String, String)>;
+
+    /// Writes every key's last usage recorded since the previous flush, in
+    /// one transaction; returns how many keys were written.
+    fn flush_usage(&self) -> StoreResult<usize>;
+
+    /// Epoch seconds since which this store records key usage (keys made
+    /// earlier were used untracked before it).
+    fn usage_tracking_start(&self) -> f64;
 
     /// Deletes the key, its material and the aliases pointing to it.
     fn delete_key(&self, account: &str, region: &str, key_id: &str) -> StoreResult<()>;
