@@ -22,7 +22,10 @@ async fn last_successful_operation_per_key() {
     let c = client(h.addr, "111122223333", "x", "us-east-1");
     let a = c.create_key().send().await.unwrap();
     let a = a.key_metadata().unwrap();
-    let (id, created) = (a.key_id().to_owned(), a.creation_date().unwrap().as_secs_f64());
+    let (id, created) = (
+        a.key_id().to_owned(),
+        a.creation_date().unwrap().as_secs_f64(),
+    );
     let b = c
         .create_key()
         .send()
@@ -95,7 +98,10 @@ async fn last_successful_operation_per_key() {
     // Management operations are not uses.
     c.describe_key().key_id(&b).send().await.unwrap();
     let u = c.get_key_last_usage().key_id(&b).send().await.unwrap();
-    assert_eq!(u.key_last_usage().unwrap().operation(), Some(&Op::ReEncrypt));
+    assert_eq!(
+        u.key_last_usage().unwrap().operation(),
+        Some(&Op::ReEncrypt)
+    );
 
     // Key id or ARN only; unknown keys.
     c.create_alias()

@@ -18,6 +18,7 @@ use crate::crypto::asymmetric::{self, AsymError, KeyMaterial, MessageType as Mt}
 use crate::crypto::{self, Secret};
 use crate::keys::spec::{self, EncryptionAlgorithm};
 use crate::keys::{KeyState, Operation};
+use crate::pipeline::resolve::ignores_ciphertext;
 use crate::store::KeyEntry;
 use crate::xks::keys as xks;
 use std::collections::BTreeMap;
@@ -298,6 +299,13 @@ pub async fn decrypt(ctx: &Ctx<'_>, req: DecryptRequest) -> Result<DecryptRespon
     no_recipient(&req.recipient)?;
     let op = Operation::Decrypt;
     let blob = blob_bytes(&req.ciphertext_blob);
+    if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
+        // Authorization passed (the pipeline's step); the key must allow
+        // the operation; the ciphertext is not read.
+        check(ctx, entry, op)?;
+        ready(ctx, entry)?;
+        return Err(KmsError::DryRunOperation);
+    }
     let (plaintext, alg, material_id) = if symmetric(entry) {
         symmetric_algorithm(req.encryption_algorithm)?;
         let (pt, material_id) = open(
@@ -339,6 +347,12 @@ pub async fn re_encrypt(
         ready(ctx, destination)
     };
     let blob = blob_bytes(&req.ciphertext_blob);
+    if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
+        check(ctx, source, op)?;
+        ready(ctx, source)?;
+        check_destination()?;
+        return Err(KmsError::DryRunOperation);
+    }
     let (source_alg, plaintext, source_material_id) = if symmetric(source) {
         symmetric_algorithm(req.source_encryption_algorithm)?;
         if symmetric(destination) {
