@@ -95,6 +95,10 @@ struct Cli {
     /// (every authenticated request is allowed). Never in production.
     #[arg(long, hide = true)]
     bench_allow_all: bool,
+    /// Lifetime limit of RotateKeyOnDemand per key (AWS: 25; the older
+    /// developer guide said 10).
+    #[arg(long, default_value_t = kms_core::keys::material::DEFAULT_ON_DEMAND_ROTATION_LIMIT)]
+    on_demand_rotation_limit: u32,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -245,6 +249,16 @@ fn main() -> anyhow::Result<()> {
         LogFormat::Text => builder.init(),
     }
     http_shell::raise_open_file_limit();
+    kms_core::ops::rotation::set_on_demand_limit(cli.on_demand_rotation_limit);
+    // Tests and demos move the service's clock (automatic rotation,
+    // waiting periods) without waiting.
+    if let Some(offset) = std::env::var("KMS_CORE_CLOCK_OFFSET_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        kms_core::clock::set_offset(offset);
+        tracing::warn!(offset, "the service clock is offset from the system clock");
+    }
     let auth = match &cli.credentials {
         Some(path) => load_auth(path)?,
         None => AuthMode::Development,

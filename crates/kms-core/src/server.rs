@@ -26,6 +26,7 @@ pub struct KmsHandle {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     sweeper: JoinHandle<()>,
+    store: Arc<dyn crate::store::Store>,
 }
 
 impl KmsHandle {
@@ -39,7 +40,26 @@ impl KmsHandle {
         }
         let _ = (&mut self.task).await;
         self.sweeper.abort();
+        let store = Arc::clone(&self.store);
+        let _ = tokio::task::spawn_blocking(move || flush_usage(store.as_ref())).await;
     }
+}
+
+/// Writes the key usage recorded since the last flush.
+fn flush_usage(store: &dyn crate::store::Store) {
+    if let Err(e) = store.flush_usage() {
+        tracing::warn!(error = %e, "writing key usage failed; will retry");
+    }
+}
+
+/// How often the background sweeper runs: 60 s, or
+/// `KMS_CORE_SWEEP_INTERVAL_MS` (tests and demos).
+fn sweep_interval() -> Duration {
+    std::env::var("KMS_CORE_SWEEP_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map_or(Duration::from_secs(60), Duration::from_millis)
 }
 
 /// Binds `addr` and serves `kms`, over TLS when `tls` is given.
@@ -52,20 +72,21 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let kms = Arc::new(kms);
     let service = Arc::clone(&kms);
-    // The deletion sweeper: keys whose waiting period is over are deleted.
+    let kms_store = &Arc::clone(kms.store());
+    // The background sweeper, on the service's clock: keys whose waiting
+    // period is over are deleted; due rotations (automatic, and on-demand
+    // ones a restart interrupted) are performed; key usage recorded since
+    // the last tick is written in one batch.
     let sweeper = {
         let store = Arc::clone(kms.store());
         let audit = kms.audit().cloned();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(sweep_interval());
             loop {
                 tick.tick().await;
                 let store = Arc::clone(&store);
                 let audit = audit.clone();
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or(0.0);
+                let now = crate::clock::now();
                 let _ = tokio::task::spawn_blocking(move || {
                     crate::ops::keys::sweep_with(store.as_ref(), now, |account, region, key_id| {
                         if let Some(sink) = &audit {
@@ -80,7 +101,9 @@ pub async fn start(
                                 tracing::error!(%key_id, error = %e, "audit record of a key deletion lost");
                             }
                         }
-                    })
+                    });
+                    crate::ops::rotation::rotate_due(store.as_ref(), now);
+                    flush_usage(store.as_ref());
                 })
                 .await;
             }
@@ -118,6 +141,7 @@ pub async fn start(
         shutdown: Some(tx),
         task,
         sweeper,
+        store: Arc::clone(kms_store),
     })
 }
 

@@ -43,7 +43,14 @@ fn copy_dir(from: &Path, to: &Path) {
         if e.file_type().unwrap().is_dir() {
             copy_dir(&e.path(), &target);
         } else {
-            std::fs::copy(e.path(), target).unwrap();
+            std::fs::copy(e.path(), &target).unwrap();
+            // Git keeps no permission bits but the executable one; key
+            // files must be private to their owner to be loaded.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
         }
     }
 }

@@ -41,6 +41,8 @@ pub enum KmsError {
     InvalidArn(String),
     InvalidMarker(String),
     LimitExceeded(String),
+    /// `ConflictException` (an on-demand rotation in progress).
+    Conflict(String),
     MalformedPolicyDocument(String),
     Tag(String),
     UnsupportedOperation(String),
@@ -82,6 +84,7 @@ impl KmsError {
             InvalidArn(_) => "InvalidArnException",
             InvalidMarker(_) => "InvalidMarkerException",
             LimitExceeded(_) => "LimitExceededException",
+            Conflict(_) => "ConflictException",
             MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             Tag(_) => "TagException",
             UnsupportedOperation(_) => "UnsupportedOperationException",
@@ -133,6 +136,7 @@ impl KmsError {
             | InvalidArn(m)
             | InvalidMarker(m)
             | LimitExceeded(m)
+            | Conflict(m)
             | MalformedPolicyDocument(m)
             | Tag(m)
             | UnsupportedOperation(m)
@@ -318,6 +322,7 @@ mod tests {
             InvalidArn(m()),
             InvalidMarker(m()),
             LimitExceeded(m()),
+            Conflict(m()),
             MalformedPolicyDocument(m()),
             Tag(m()),
             UnsupportedOperation(m()),

@@ -263,6 +263,8 @@ impl Blob {
 pub struct SymmetricKey {
     key_id: [u8; KEY_ID_LEN],
     version: u32,
+    /// The material's `KeyMaterialId`, computed once (responses name it).
+    material_id: crate::keys::material::KeyMaterialId,
     key: LessSafeKey,
 }
 
@@ -287,12 +289,18 @@ impl SymmetricKey {
         Ok(SymmetricKey {
             key_id: key_id_to_bytes(key_id)?,
             version,
+            material_id: crate::keys::material::KeyMaterialId::derive(key_id, version),
             key: LessSafeKey::new(unbound),
         })
     }
 
     pub fn version(&self) -> u32 {
         self.version
+    }
+
+    /// The `KeyMaterialId` of this material.
+    pub fn material_id(&self) -> &crate::keys::material::KeyMaterialId {
+        &self.material_id
     }
 
     /// Encrypts `plaintext` (≤ 4096 bytes) bound to `context` (see

@@ -22,9 +22,12 @@
 //! behaves like `PendingDeletion`.
 
 pub mod ids;
+pub mod material;
 pub mod spec;
+pub mod usage;
 
 pub use crate::api::types::{KeyManagerType, KeySpec, KeyState, KeyUsageType, OriginType};
+use material::{KeyMaterialId, MaterialInfo, RotationSchedule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -264,6 +267,23 @@ pub struct KeyRecord {
     /// The external key (XksKeyId) backing an external key store key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xks_key_id: Option<String>,
+    /// Every material of the key, oldest first. Empty in records written
+    /// before versioned material (issue 18): see [`KeyRecord::materials`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub materials: Vec<MaterialInfo>,
+    /// Automatic rotation, when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationSchedule>,
+    /// On-demand rotations so far (a lifetime limit applies).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub on_demand_rotations: u32,
+    /// Epoch seconds an on-demand rotation in progress was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_started: Option<f64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The ARN of a key.
@@ -318,7 +338,46 @@ impl KeyRecord {
             current_version: 1,
             custom_key_store_id: None,
             xks_key_id: None,
+            materials: vec![MaterialInfo::first(key_id, 1, creation_date)],
+            rotation: None,
+            on_demand_rotations: 0,
+            on_demand_started: None,
         }
+    }
+
+    /// Whether the key has AWS key material identifiers (and so rotations):
+    /// symmetric encryption keys with AWS_KMS or EXTERNAL origin.
+    pub fn has_material_ids(&self) -> bool {
+        self.key_spec == KeySpec::SymmetricDefault
+            && matches!(self.origin, OriginType::AwsKms | OriginType::External)
+    }
+
+    /// The key's materials, oldest first. A record of an earlier release
+    /// lists none; its materials are versions 1..=current, the first made
+    /// with the key.
+    pub fn materials(&self) -> Vec<MaterialInfo> {
+        if !self.materials.is_empty() {
+            return self.materials.clone();
+        }
+        (1..=self.current_version)
+            .map(|v| MaterialInfo::first(&self.key_id, v, self.creation_date))
+            .collect()
+    }
+
+    /// `CurrentKeyMaterialId`, for keys that have one.
+    pub fn current_material_id(&self) -> Option<KeyMaterialId> {
+        self.has_material_ids()
+            .then(|| self.material_id(self.current_version))
+    }
+
+    /// The id of material `version` (recorded, or derived for records of
+    /// earlier releases).
+    pub fn material_id(&self, version: u32) -> KeyMaterialId {
+        self.materials
+            .iter()
+            .find(|m| m.version == version)
+            .map(|m| m.id.clone())
+            .unwrap_or_else(|| KeyMaterialId::derive(&self.key_id, version))
     }
 
     /// [`check_state`] for this key.

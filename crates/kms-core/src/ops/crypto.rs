@@ -18,6 +18,7 @@ use crate::crypto::asymmetric::{self, AsymError, KeyMaterial, MessageType as Mt}
 use crate::crypto::{self, Secret};
 use crate::keys::spec::{self, EncryptionAlgorithm};
 use crate::keys::{KeyState, Operation};
+use crate::pipeline::resolve::ignores_ciphertext;
 use crate::store::KeyEntry;
 use crate::xks::keys as xks;
 use std::collections::BTreeMap;
@@ -116,6 +117,21 @@ fn call<'a>(ctx: &'a Ctx<'a>, operation: Operation) -> xks::Call<'a> {
     }
 }
 
+/// A ciphertext and the `KeyMaterialId` of the material that made it
+/// (none for external key store keys).
+type Sealed = (Vec<u8>, Option<String>);
+
+/// Encrypts under the current material of a local symmetric key.
+fn seal_local(entry: &KeyEntry, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, KmsError> {
+    let key = entry
+        .current()
+        .ok_or(crypto::CryptoError::InvalidKeyMaterial)?;
+    Ok((
+        key.encrypt(plaintext, aad)?,
+        Some(key.material_id().to_string()),
+    ))
+}
+
 /// Encrypts under a symmetric key of either kind.
 async fn seal(
     ctx: &Ctx<'_>,
@@ -123,11 +139,14 @@ async fn seal(
     plaintext: &[u8],
     aad: &[u8],
     op: Operation,
-) -> Result<Vec<u8>, KmsError> {
+) -> Result<Sealed, KmsError> {
     if xks::is_xks(&entry.record) {
-        xks::seal(&call(ctx, op), entry, plaintext, aad).await
+        Ok((
+            xks::seal(&call(ctx, op), entry, plaintext, aad).await?,
+            None,
+        ))
     } else {
-        Ok(entry.seal(plaintext, aad)?)
+        seal_local(entry, plaintext, aad)
     }
 }
 
@@ -141,13 +160,13 @@ async fn open(
     aad: &[u8],
     op: Operation,
     dry: bool,
-) -> Result<Secret, KmsError> {
+) -> Result<(Secret, Option<String>), KmsError> {
     if crate::xks::envelope::is_xks_blob(blob) {
         let parsed = xks::parse(entry, blob)?;
         usable(ctx, entry, op)?;
         ready(ctx, entry)?;
         dry_run(Some(dry))?;
-        return xks::open(&call(ctx, op), entry, &parsed, aad).await;
+        return Ok((xks::open(&call(ctx, op), entry, &parsed, aad).await?, None));
     }
     if xks::is_xks(&entry.record) {
         // External key store keys never make single-layer blobs.
@@ -162,7 +181,7 @@ async fn open(
         .decrypt(&parsed, aad)
         .map_err(|_| invalid_ciphertext())?;
     dry_run(Some(dry))?;
-    Ok(plaintext)
+    Ok((plaintext, Some(key.material_id().to_string())))
 }
 
 /// Symmetric keys take only SYMMETRIC_DEFAULT.
@@ -252,7 +271,7 @@ pub async fn encrypt(ctx: &Ctx<'_>, req: EncryptRequest) -> Result<EncryptRespon
         usable(ctx, entry, op)?;
         ready(ctx, entry)?;
         dry_run(req.dry_run)?;
-        let blob = seal(
+        let (blob, _) = seal(
             ctx,
             entry,
             req.plaintext.as_bytes(),
@@ -280,9 +299,16 @@ pub async fn decrypt(ctx: &Ctx<'_>, req: DecryptRequest) -> Result<DecryptRespon
     no_recipient(&req.recipient)?;
     let op = Operation::Decrypt;
     let blob = blob_bytes(&req.ciphertext_blob);
-    let (plaintext, alg) = if symmetric(entry) {
+    if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
+        // Authorization passed (the pipeline's step); the key must allow
+        // the operation; the ciphertext is not read.
+        check(ctx, entry, op)?;
+        ready(ctx, entry)?;
+        return Err(KmsError::DryRunOperation);
+    }
+    let (plaintext, alg, material_id) = if symmetric(entry) {
         symmetric_algorithm(req.encryption_algorithm)?;
-        let pt = open(
+        let (pt, material_id) = open(
             ctx,
             entry,
             blob,
@@ -291,18 +317,19 @@ pub async fn decrypt(ctx: &Ctx<'_>, req: DecryptRequest) -> Result<DecryptRespon
             req.dry_run == Some(true),
         )
         .await?;
-        (pt, EncryptionAlgorithmSpec::SymmetricDefault)
+        (pt, EncryptionAlgorithmSpec::SymmetricDefault, material_id)
     } else {
         check(ctx, entry, op)?;
         let alg = asymmetric_algorithm(entry, req.encryption_algorithm)?;
         no_context(&req.encryption_context, "EncryptionContext")?;
         dry_run(req.dry_run)?;
-        (rsa_decrypt(entry, alg, blob)?, alg)
+        (rsa_decrypt(entry, alg, blob)?, alg, None)
     };
     Ok(DecryptResponse {
         key_id: Some(entry.record.arn.clone()),
         plaintext: Some(plaintext.into()),
         encryption_algorithm: Some(alg),
+        key_material_id: material_id,
         ..Default::default()
     })
 }
@@ -320,7 +347,13 @@ pub async fn re_encrypt(
         ready(ctx, destination)
     };
     let blob = blob_bytes(&req.ciphertext_blob);
-    let (source_alg, plaintext) = if symmetric(source) {
+    if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
+        check(ctx, source, op)?;
+        ready(ctx, source)?;
+        check_destination()?;
+        return Err(KmsError::DryRunOperation);
+    }
+    let (source_alg, plaintext, source_material_id) = if symmetric(source) {
         symmetric_algorithm(req.source_encryption_algorithm)?;
         if symmetric(destination) {
             symmetric_algorithm(req.destination_encryption_algorithm)?;
@@ -329,7 +362,7 @@ pub async fn re_encrypt(
             // Every check of both sides, no external key store call.
             check_destination()?;
         }
-        let pt = open(
+        let (pt, material_id) = open(
             ctx,
             source,
             blob,
@@ -338,18 +371,18 @@ pub async fn re_encrypt(
             dry,
         )
         .await?;
-        (EncryptionAlgorithmSpec::SymmetricDefault, pt)
+        (EncryptionAlgorithmSpec::SymmetricDefault, pt, material_id)
     } else {
         check(ctx, source, op)?;
         let alg = asymmetric_algorithm(source, req.source_encryption_algorithm)?;
         no_context(&req.source_encryption_context, "SourceEncryptionContext")?;
-        (alg, rsa_decrypt(source, alg, blob)?)
+        (alg, rsa_decrypt(source, alg, blob)?, None)
     };
     check_destination()?;
-    let (destination_alg, out) = if symmetric(destination) {
+    let (destination_alg, out, destination_material_id) = if symmetric(destination) {
         symmetric_algorithm(req.destination_encryption_algorithm)?;
         dry_run(req.dry_run)?;
-        let out = seal(
+        let (out, material_id) = seal(
             ctx,
             destination,
             plaintext.expose(),
@@ -357,7 +390,7 @@ pub async fn re_encrypt(
             op,
         )
         .await?;
-        (EncryptionAlgorithmSpec::SymmetricDefault, out)
+        (EncryptionAlgorithmSpec::SymmetricDefault, out, material_id)
     } else {
         let alg = asymmetric_algorithm(destination, req.destination_encryption_algorithm)?;
         no_context(
@@ -365,7 +398,11 @@ pub async fn re_encrypt(
             "DestinationEncryptionContext",
         )?;
         dry_run(req.dry_run)?;
-        (alg, rsa_encrypt(destination, alg, plaintext.expose())?)
+        (
+            alg,
+            rsa_encrypt(destination, alg, plaintext.expose())?,
+            None,
+        )
     };
     Ok(ReEncryptResponse {
         ciphertext_blob: Some(Blob(out)),
@@ -373,6 +410,8 @@ pub async fn re_encrypt(
         key_id: Some(destination.record.arn.clone()),
         source_encryption_algorithm: Some(source_alg),
         destination_encryption_algorithm: Some(destination_alg),
+        source_key_material_id: source_material_id,
+        destination_key_material_id: destination_material_id,
         ..Default::default()
     })
 }
@@ -389,7 +428,7 @@ async fn data_key(
     recipient: &Option<RecipientInfo>,
     context: &Option<BTreeMap<String, String>>,
     dry: Option<bool>,
-) -> Result<(Secret, Vec<u8>, String), KmsError> {
+) -> Result<(Secret, Sealed, String), KmsError> {
     let entry = ctx.key(KeyRole::Key)?;
     check(ctx, entry, op)?;
     let len = crypto::data_key_len(
@@ -403,15 +442,15 @@ async fn data_key(
     ready(ctx, entry)?;
     dry_run(dry)?;
     let data_key = crypto::generate_data_key(len)?;
-    let blob = seal(ctx, entry, data_key.expose(), &aad(context), op).await?;
-    Ok((data_key, blob, entry.record.arn.clone()))
+    let sealed = seal(ctx, entry, data_key.expose(), &aad(context), op).await?;
+    Ok((data_key, sealed, entry.record.arn.clone()))
 }
 
 pub async fn generate_data_key(
     ctx: &Ctx<'_>,
     req: GenerateDataKeyRequest,
 ) -> Result<GenerateDataKeyResponse, KmsError> {
-    let (key, blob, arn) = data_key(
+    let (key, (blob, material_id), arn) = data_key(
         ctx,
         Operation::GenerateDataKey,
         req.key_spec,
@@ -425,6 +464,7 @@ pub async fn generate_data_key(
         ciphertext_blob: Some(Blob(blob)),
         key_id: Some(arn),
         plaintext: Some(key.into()),
+        key_material_id: material_id,
         ..Default::default()
     })
 }
@@ -433,7 +473,7 @@ pub async fn generate_data_key_without_plaintext(
     ctx: &Ctx<'_>,
     req: GenerateDataKeyWithoutPlaintextRequest,
 ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
-    let (_, blob, arn) = data_key(
+    let (_, (blob, material_id), arn) = data_key(
         ctx,
         Operation::GenerateDataKeyWithoutPlaintext,
         req.key_spec,
@@ -446,6 +486,7 @@ pub async fn generate_data_key_without_plaintext(
     Ok(GenerateDataKeyWithoutPlaintextResponse {
         ciphertext_blob: Some(Blob(blob)),
         key_id: Some(arn),
+        key_material_id: material_id,
         ..Default::default()
     })
 }
@@ -459,7 +500,7 @@ async fn data_key_pair(
     recipient: &Option<RecipientInfo>,
     context: &Option<BTreeMap<String, String>>,
     dry: Option<bool>,
-) -> Result<(Vec<u8>, Secret, Vec<u8>, String, DataKeyPairSpec), KmsError> {
+) -> Result<(Vec<u8>, Secret, Sealed, String, DataKeyPairSpec), KmsError> {
     let entry = ctx.key(KeyRole::Key)?;
     if xks::is_xks(&entry.record) {
         return Err(xks::unsupported(&entry.record));
@@ -474,15 +515,15 @@ async fn data_key_pair(
         asymmetric::generate_data_key_pair(s)
     }
     .map_err(material_error)?;
-    let blob = entry.seal(private.expose(), &aad(context))?;
-    Ok((public, private, blob, entry.record.arn.clone(), pair_spec))
+    let sealed = seal_local(entry, private.expose(), &aad(context))?;
+    Ok((public, private, sealed, entry.record.arn.clone(), pair_spec))
 }
 
 pub async fn generate_data_key_pair(
     ctx: &Ctx<'_>,
     req: GenerateDataKeyPairRequest,
 ) -> Result<GenerateDataKeyPairResponse, KmsError> {
-    let (public, private, blob, arn, s) = data_key_pair(
+    let (public, private, (blob, material_id), arn, s) = data_key_pair(
         ctx,
         Operation::GenerateDataKeyPair,
         req.key_pair_spec,
@@ -497,6 +538,7 @@ pub async fn generate_data_key_pair(
         public_key: Some(Blob(public)),
         key_id: Some(arn),
         key_pair_spec: Some(s),
+        key_material_id: material_id,
         ..Default::default()
     })
 }
@@ -505,7 +547,7 @@ pub async fn generate_data_key_pair_without_plaintext(
     ctx: &Ctx<'_>,
     req: GenerateDataKeyPairWithoutPlaintextRequest,
 ) -> Result<GenerateDataKeyPairWithoutPlaintextResponse, KmsError> {
-    let (public, _, blob, arn, s) = data_key_pair(
+    let (public, _, (blob, material_id), arn, s) = data_key_pair(
         ctx,
         Operation::GenerateDataKeyPairWithoutPlaintext,
         req.key_pair_spec,
@@ -519,6 +561,7 @@ pub async fn generate_data_key_pair_without_plaintext(
         public_key: Some(Blob(public)),
         key_id: Some(arn),
         key_pair_spec: Some(s),
+        key_material_id: material_id,
         ..Default::default()
     })
 }

@@ -1,7 +1,7 @@
 //! Key management: CreateKey (every key spec, and keys in external key
 //! stores), DescribeKey, ListKeys, EnableKey/DisableKey,
-//! UpdateKeyDescription, ScheduleKeyDeletion/CancelKeyDeletion,
-//! GetKeyRotationStatus, and the deletion sweeper.
+//! UpdateKeyDescription, ScheduleKeyDeletion/CancelKeyDeletion, and the
+//! deletion sweeper.
 
 use super::crypto::{material_error, off_runtime};
 use super::policies::check_new_policy;
@@ -84,7 +84,7 @@ pub fn key_metadata(r: &KeyRecord) -> KeyMetadata {
         encapsulation_algorithms: t.encapsulation_algorithms,
         multi_region: Some(r.multi_region),
         cloud_hsm_cluster_id: None,
-        current_key_material_id: None,
+        current_key_material_id: r.current_material_id().map(|id| id.to_string()),
         expiration_model: None,
         multi_region_configuration: None,
         valid_to: None,
@@ -446,23 +446,6 @@ pub fn cancel_key_deletion(
     })
 }
 
-pub fn get_key_rotation_status(
-    ctx: &Ctx<'_>,
-    _req: GetKeyRotationStatusRequest,
-) -> Result<GetKeyRotationStatusResponse, KmsError> {
-    let entry = ctx.key(KeyRole::Key)?;
-    entry
-        .record
-        .check(Operation::GetKeyRotationStatus)
-        .map_err(|e| state_error(e, &entry.record.arn))?;
-    // Automatic rotation is not offered yet (EnableKeyRotation comes later).
-    Ok(GetKeyRotationStatusResponse {
-        key_rotation_enabled: Some(false),
-        key_id: Some(entry.record.arn.clone()),
-        ..Default::default()
-    })
-}
-
 /// Deletes every key whose waiting period is over; returns how many.
 /// Run periodically by the server.
 pub fn sweep(store: &dyn Store, now: f64) -> usize {
@@ -482,7 +465,7 @@ pub fn sweep_with(
             Ok(()) => {
                 deleted += 1;
                 on_deleted(&account, &region, &key_id);
-                tracing::info!(%account, %region, %key_id, "key deleted at the end of its waiting period");
+                tracing::info!(event = "DeleteKey", %account, %region, %key_id, "key deleted at the end of its waiting period");
             }
             Err(e) => {
                 tracing::warn!(%key_id, error = %e, "scheduled key deletion failed; will retry")

@@ -3,13 +3,16 @@
 //! and returns its typed response or a [`KmsError`].
 //!
 //! * [`keys`] — CreateKey, DescribeKey, ListKeys, Enable/DisableKey,
-//!   UpdateKeyDescription, Schedule/CancelKeyDeletion, rotation status;
+//!   UpdateKeyDescription, Schedule/CancelKeyDeletion;
+//! * [`rotation`] — automatic and on-demand rotation, ListKeyRotations,
+//!   the background rotator;
 //! * [`crypto`] — every cryptographic operation, for every kind of key
 //!   (the key provides its cryptography: local material or the external
 //!   key store);
 //! * [`aliases`], [`tags`], [`policies`];
 //! * [`custom_key_stores`] — the external key store management operations;
 //! * [`grants`] — the grant operations (not implemented yet);
+//! * [`usage`] — GetKeyLastUsage and recording successful use;
 //! * [`random`] — GenerateRandom.
 
 pub mod aliases;
@@ -19,7 +22,9 @@ pub mod grants;
 pub mod keys;
 pub mod policies;
 pub mod random;
+pub mod rotation;
 pub mod tags;
+pub mod usage;
 
 use crate::api::error::KmsError;
 use crate::api::types::Tag;

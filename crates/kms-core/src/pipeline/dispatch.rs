@@ -8,7 +8,8 @@ use crate::api::error::KmsError;
 use crate::api::{Operation, Request};
 use crate::context::KeyRole;
 use crate::ops::{
-    aliases, crypto, custom_key_stores as cks, grants, keys, policies, random, tags, Ctx,
+    aliases, crypto, custom_key_stores as cks, grants, keys, policies, random, rotation, tags,
+    usage, Ctx,
 };
 use crate::xks::keys as xks;
 
@@ -20,14 +21,9 @@ fn empty(r: Result<(), KmsError>) -> Result<Vec<u8>, KmsError> {
 /// The operations of the model kms-core does not implement yet.
 pub const NOT_IMPLEMENTED: &[Operation] = &[
     Operation::DeleteImportedKeyMaterial,
-    Operation::DisableKeyRotation,
-    Operation::EnableKeyRotation,
-    Operation::GetKeyLastUsage,
     Operation::GetParametersForImport,
     Operation::ImportKeyMaterial,
-    Operation::ListKeyRotations,
     Operation::ReplicateKey,
-    Operation::RotateKeyOnDemand,
     Operation::UpdatePrimaryRegion,
 ];
 
@@ -42,8 +38,18 @@ fn not_implemented(ctx: &Ctx<'_>, op: Operation) -> KmsError {
     ))
 }
 
-/// Runs the operation and serializes its response.
+/// Runs the operation and serializes its response; a successful
+/// cryptographic operation is recorded as its keys' last usage.
 pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsError> {
+    let op = request.operation();
+    let out = run(ctx, request).await;
+    if out.is_ok() {
+        usage::record(ctx, op);
+    }
+    out
+}
+
+async fn run(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsError> {
     use Request as R;
     match request {
         // Keys.
@@ -55,7 +61,12 @@ pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsErr
         R::UpdateKeyDescription(r) => empty(keys::update_key_description(ctx, *r)),
         R::ScheduleKeyDeletion(r) => response(&keys::schedule_key_deletion(ctx, *r)?),
         R::CancelKeyDeletion(r) => response(&keys::cancel_key_deletion(ctx, *r)?),
-        R::GetKeyRotationStatus(r) => response(&keys::get_key_rotation_status(ctx, *r)?),
+        R::GetKeyRotationStatus(r) => response(&rotation::get_key_rotation_status(ctx, *r)?),
+        R::EnableKeyRotation(r) => empty(rotation::enable_key_rotation(ctx, *r)),
+        R::DisableKeyRotation(r) => empty(rotation::disable_key_rotation(ctx, *r)),
+        R::RotateKeyOnDemand(r) => response(&rotation::rotate_key_on_demand(ctx, *r)?),
+        R::ListKeyRotations(r) => response(&rotation::list_key_rotations(ctx, *r)?),
+        R::GetKeyLastUsage(r) => response(&usage::get_key_last_usage(ctx, *r)?),
         // Cryptographic operations.
         R::Encrypt(r) => response(&crypto::encrypt(ctx, *r).await?),
         R::Decrypt(r) => response(&crypto::decrypt(ctx, *r).await?),
@@ -101,16 +112,11 @@ pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Result<Vec<u8>, KmsErr
         R::ListRetirableGrants(r) => response(&grants::list_retirable_grants(ctx, *r)?),
         R::RetireGrant(r) => empty(grants::retire_grant(ctx, *r)),
         R::RevokeGrant(r) => empty(grants::revoke_grant(ctx, *r)),
-        // Not implemented yet (rotation, import, multi-Region, last usage).
-        R::EnableKeyRotation(_)
-        | R::DisableKeyRotation(_)
-        | R::RotateKeyOnDemand(_)
-        | R::ListKeyRotations(_)
-        | R::GetParametersForImport(_)
+        // Not implemented yet (import, multi-Region).
+        R::GetParametersForImport(_)
         | R::ImportKeyMaterial(_)
         | R::DeleteImportedKeyMaterial(_)
         | R::ReplicateKey(_)
-        | R::UpdatePrimaryRegion(_)
-        | R::GetKeyLastUsage(_) => Err(not_implemented(ctx, request.operation())),
+        | R::UpdatePrimaryRegion(_) => Err(not_implemented(ctx, request.operation())),
     }
 }

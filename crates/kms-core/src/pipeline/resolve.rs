@@ -183,6 +183,35 @@ fn ciphertext_key(
     }
 }
 
+/// A dry run with `IGNORE_CIPHERTEXT`: only authorization (and the key's
+/// state) is evaluated, the ciphertext is not read.
+pub fn ignores_ciphertext(
+    dry_run: Option<bool>,
+    modifiers: &Option<Vec<crate::api::types::DryRunModifierType>>,
+) -> bool {
+    dry_run == Some(true)
+        && modifiers
+            .iter()
+            .flatten()
+            .any(|m| *m == crate::api::types::DryRunModifierType::IgnoreCiphertext)
+}
+
+/// The key a dry run with `IGNORE_CIPHERTEXT` names: the ciphertext does
+/// not say, so the request must.
+fn named_key(
+    store: &dyn Store,
+    caller: &Caller,
+    reference: Option<&str>,
+    member: &str,
+) -> Result<Arc<KeyEntry>, KmsError> {
+    let reference = reference.ok_or_else(|| {
+        KmsError::Validation(format!(
+            "{member} is required when DryRunModifiers contains IGNORE_CIPHERTEXT."
+        ))
+    })?;
+    key_ref_for(store, caller, reference, KeyForms::Any, true)
+}
+
 /// CreateAlias/UpdateAlias target: a key id or key ARN; an alias is
 /// ValidationException ("Aliases must refer to keys").
 fn alias_target(
@@ -220,14 +249,20 @@ pub fn resolve(
     match request {
         Request::Decrypt(r) => {
             let blob = r.ciphertext_blob.as_ref().map_or(&[][..], |b| b.as_bytes());
-            key(
-                KeyRole::Key,
-                ciphertext_key(store, caller, blob, r.key_id.as_deref())?,
-            );
+            let entry = if ignores_ciphertext(r.dry_run, &r.dry_run_modifiers) {
+                named_key(store, caller, r.key_id.as_deref(), "KeyId")?
+            } else {
+                ciphertext_key(store, caller, blob, r.key_id.as_deref())?
+            };
+            key(KeyRole::Key, entry);
         }
         Request::ReEncrypt(r) => {
             let blob = r.ciphertext_blob.as_ref().map_or(&[][..], |b| b.as_bytes());
-            let source = ciphertext_key(store, caller, blob, r.source_key_id.as_deref())?;
+            let source = if ignores_ciphertext(r.dry_run, &r.dry_run_modifiers) {
+                named_key(store, caller, r.source_key_id.as_deref(), "SourceKeyId")?
+            } else {
+                ciphertext_key(store, caller, blob, r.source_key_id.as_deref())?
+            };
             let destination =
                 key_ref_for(store, caller, &r.destination_key_id, KeyForms::Any, true)?;
             key(KeyRole::Source, source);

@@ -30,6 +30,11 @@ pub trait Persist: Send {
     /// Inserts or replaces an alias.
     fn put_alias(&mut self, alias: &AliasRecord) -> StoreResult<()>;
     fn delete_alias(&mut self, account: &str, region: &str, name: &str) -> StoreResult<()>;
+    /// Writes the last usage of these keys (one transaction; keys deleted
+    /// meanwhile are skipped).
+    fn put_usage(&mut self, _batch: &[(String, super::Usage)]) -> StoreResult<()> {
+        Ok(())
+    }
     /// Inserts or replaces a custom key store.
     fn put_custom_key_store(&mut self, _record: &super::CustomKeyStoreRecord) -> StoreResult<()> {
         Ok(())
@@ -75,6 +80,8 @@ pub struct Cached<P: Persist> {
     unreadable: RwLock<HashMap<(String, String, String), String>>,
     /// Grants by key, and grant token digests.
     grants: super::grants::GrantIndex,
+    /// Epoch seconds since which usage is recorded.
+    tracking_start: f64,
     writer: Mutex<P>,
 }
 
@@ -128,8 +135,15 @@ impl<P: Persist> Cached<P> {
             custom_key_stores: RwLock::new(BTreeMap::new()),
             unreadable: RwLock::new(HashMap::new()),
             grants: super::grants::GrantIndex::default(),
+            tracking_start: 0.0,
             writer: Mutex::new(persist),
         }
+    }
+
+    /// Sets when usage tracking began (the persisted date of a store).
+    pub fn with_tracking_start(mut self, at: f64) -> Self {
+        self.tracking_start = at;
+        self
     }
 
     fn shard(&self, key_id: &str) -> &RwLock<HashMap<String, Arc<KeyEntry>>> {
@@ -283,6 +297,90 @@ impl<P: Persist> Store for Cached<P> {
         let entry = Arc::new(entry);
         self.publish(entry.clone());
         Ok(entry)
+    }
+
+    fn rotate_key_material(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        material: &Secret,
+        f: &mut dyn FnMut(&mut KeyRecord, u32) -> Result<(), Refusal>,
+    ) -> StoreResult<Arc<KeyEntry>> {
+        let mut w = self.lock_writer();
+        let old = self
+            .key(account, region, key_id)
+            .ok_or(StoreError::NotFound)?;
+        let version = old
+            .version_numbers()
+            .last()
+            .copied()
+            .unwrap_or(old.record.current_version)
+            .max(old.record.current_version)
+            .checked_add(1)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("key {key_id}: material versions exhausted"))
+            })?;
+        let mut record = old.record.clone();
+        if record.materials.is_empty() {
+            // A record of an earlier release: its list becomes explicit.
+            record.materials = old.record.materials();
+        }
+        f(&mut record, version).map_err(StoreError::Rejected)?;
+        record.key_id.clone_from(&old.record.key_id);
+        record.account.clone_from(&old.record.account);
+        record.region.clone_from(&old.record.region);
+        record.arn.clone_from(&old.record.arn);
+        record.current_version = version;
+        let key = materialize(&record, version, material)?;
+        w.add_version(&record, version, material)?;
+        let mut entry = old.with_record(record);
+        entry.insert_version(version, key);
+        let entry = Arc::new(entry);
+        self.publish(entry.clone());
+        Ok(entry)
+    }
+
+    fn flush_usage(&self) -> StoreResult<usize> {
+        let mut batch: Vec<(String, super::Usage)> = Vec::new();
+        let mut cells = Vec::new();
+        for shard in &self.shards {
+            for e in read(shard).values() {
+                if let Some(u) = e.usage.take_dirty() {
+                    batch.push((e.record.key_id.clone(), u));
+                    cells.push(Arc::clone(&e.usage));
+                }
+            }
+        }
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let result = self.lock_writer().put_usage(&batch);
+        if let Err(e) = result {
+            for c in cells {
+                c.mark_dirty();
+            }
+            return Err(e);
+        }
+        Ok(batch.len())
+    }
+
+    fn usage_tracking_start(&self) -> f64 {
+        self.tracking_start
+    }
+
+    fn due_for_rotation(&self, now: f64) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            for e in read(shard).values() {
+                let r = &e.record;
+                if r.on_demand_started.is_some() || r.rotation.is_some_and(|s| s.due(now)) {
+                    out.push((r.account.clone(), r.region.clone(), r.key_id.clone()));
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     fn delete_key(&self, account: &str, region: &str, key_id: &str) -> StoreResult<()> {

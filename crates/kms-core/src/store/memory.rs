@@ -37,7 +37,7 @@ pub type MemoryStore = Cached<NoPersist>;
 impl MemoryStore {
     /// An empty in-memory store.
     pub fn in_memory() -> MemoryStore {
-        Cached::new(NoPersist)
+        Cached::new(NoPersist).with_tracking_start(crate::clock::now())
     }
 }
 

@@ -30,6 +30,7 @@ pub mod sqlite;
 use crate::authz::policy::{PolicyDocument, PolicyError, PolicyKind};
 use crate::crypto::asymmetric::KeyMaterial;
 use crate::crypto::{CryptoError, Secret, SymmetricKey};
+use crate::keys::usage::{Usage, UsageCell};
 use crate::keys::KeyRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -118,6 +119,8 @@ pub struct KeyEntry {
     /// snapshot (a policy change publishes a new snapshot): authorization
     /// never parses per request.
     parsed_policy: OnceLock<Result<Arc<PolicyDocument>, PolicyError>>,
+    /// The key's last usage, shared by every snapshot of the key.
+    pub usage: Arc<UsageCell>,
 }
 
 /// One parsed material version, of either kind.
@@ -143,16 +146,18 @@ impl KeyEntry {
             versions,
             material: BTreeMap::new(),
             parsed_policy: OnceLock::new(),
+            usage: Arc::new(UsageCell::default()),
         }
     }
 
-    /// The same material under an updated record.
+    /// The same material (and usage) under an updated record.
     pub(crate) fn with_record(&self, record: KeyRecord) -> Self {
         KeyEntry {
             record,
             versions: self.versions.clone(),
             material: self.material.clone(),
             parsed_policy: OnceLock::new(),
+            usage: Arc::clone(&self.usage),
         }
     }
 
@@ -252,6 +257,33 @@ pub trait Store: Send + Sync {
         version: u32,
         material: &Secret,
     ) -> StoreResult<Arc<KeyEntry>>;
+
+    /// Rotation: adds a new material version (one above the highest so
+    /// far) and makes it current. `f` records the rotation in the key's
+    /// record (it gets the new version) or refuses
+    /// ([`StoreError::Rejected`]); nothing is written then. Record and
+    /// material are written in one transaction.
+    fn rotate_key_material(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        material: &Secret,
+        f: &mut dyn FnMut(&mut KeyRecord, u32) -> Result<(), Refusal>,
+    ) -> StoreResult<Arc<KeyEntry>>;
+
+    /// (account, region, key id) of every key with an automatic rotation
+    /// due at `now` or an on-demand rotation in progress, for the
+    /// background rotator.
+    fn due_for_rotation(&self, now: f64) -> Vec<(String, String, String)>;
+
+    /// Writes every key's last usage recorded since the previous flush, in
+    /// one transaction; returns how many keys were written.
+    fn flush_usage(&self) -> StoreResult<usize>;
+
+    /// Epoch seconds since which this store records key usage (keys made
+    /// earlier were used untracked before it).
+    fn usage_tracking_start(&self) -> f64;
 
     /// Deletes the key, its material and the aliases pointing to it.
     fn delete_key(&self, account: &str, region: &str, key_id: &str) -> StoreResult<()>;

@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS aliases (
     updated REAL NOT NULL,
     PRIMARY KEY (account, region, name)
 );
+CREATE TABLE IF NOT EXISTS key_last_usage (
+    key_id TEXT PRIMARY KEY NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+    usage TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY NOT NULL,
     value BLOB NOT NULL
@@ -183,6 +187,28 @@ impl Persist for SqlitePersist {
         Ok(())
     }
 
+    fn put_usage(&mut self, batch: &[(String, super::Usage)]) -> StoreResult<()> {
+        let rows = batch
+            .iter()
+            .map(|(id, u)| {
+                serde_json::to_string(u)
+                    .map(|json| (id, json))
+                    .map_err(|e| StoreError::Corrupt(format!("serializing key usage: {e}")))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.tx(|tx| {
+            let mut stmt = tx.prepare(
+                "INSERT INTO key_last_usage (key_id, usage)
+                 SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?1)
+                 ON CONFLICT (key_id) DO UPDATE SET usage = excluded.usage",
+            )?;
+            for (id, json) in &rows {
+                stmt.execute(params![id, json])?;
+            }
+            Ok(())
+        })
+    }
+
     fn put_custom_key_store(&mut self, record: &super::CustomKeyStoreRecord) -> StoreResult<()> {
         super::custom_key_stores::put(&self.conn, &self.root, record)
     }
@@ -249,7 +275,8 @@ impl SqliteStore {
         let (keys, aliases, unreadable) = load_all(&conn, &root)?;
         let custom_key_stores = super::custom_key_stores::load(&conn, &root)?;
         let (grants, grant_tokens) = super::grants::load(&conn)?;
-        let store = Cached::new(SqlitePersist { conn, root });
+        let tracking_start = tracking_start(&conn)?;
+        let store = Cached::new(SqlitePersist { conn, root }).with_tracking_start(tracking_start);
         for k in keys {
             store.load_key(k);
         }
@@ -300,6 +327,26 @@ fn check_root(conn: &Connection, root: &MasterKey, path: &Path) -> StoreResult<(
         }
     }
     Ok(())
+}
+
+/// When this store began recording key usage: written on the first open
+/// by a release that tracks usage (a store of an earlier release gets the
+/// date it was first opened by this one).
+fn tracking_start(conn: &Connection) -> StoreResult<f64> {
+    let now = crate::clock::now().to_be_bytes().to_vec();
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (name, value) VALUES ('usage_tracking_start', ?1)",
+        params![now],
+    )?;
+    let v: Vec<u8> = conn.query_row(
+        "SELECT value FROM meta WHERE name = 'usage_tracking_start'",
+        [],
+        |r| r.get(0),
+    )?;
+    let b: [u8; 8] = v
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("usage tracking start is corrupt".into()))?;
+    Ok(f64::from_be_bytes(b))
 }
 
 /// A key whose record does not parse: (account, region, id, why).
@@ -375,6 +422,24 @@ fn load_all(
                 .insert(version, materialize(rec, version, &material)?);
         }
     }
+    let mut usage: BTreeMap<String, super::Usage> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare("SELECT key_id, usage FROM key_last_usage")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (id, json) = row?;
+            match serde_json::from_str(&json) {
+                Ok(u) => {
+                    usage.insert(id, u);
+                }
+                // Usage is informational: a row this release cannot read
+                // starts the key's record afresh.
+                Err(e) => {
+                    tracing::warn!(key_id = %id, error = %e, "stored key usage cannot be read")
+                }
+            }
+        }
+    }
     let mut keys = Vec::with_capacity(records.len());
     for (id, rec) in records {
         let v = versions.remove(&id).unwrap_or_default();
@@ -387,6 +452,9 @@ fn load_all(
         let mut entry = KeyEntry::new(rec, BTreeMap::new());
         for (version, m) in v {
             entry.insert_version(version, m);
+        }
+        if let Some(u) = usage.remove(&id) {
+            entry.usage = std::sync::Arc::new(crate::keys::usage::UsageCell::loaded(Some(u)));
         }
         keys.push(entry);
     }
