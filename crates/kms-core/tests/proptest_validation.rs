@@ -1,12 +1,12 @@
-//! Property tests of model validation (`validate::validate_input`, the
+//! Property tests of model validation (`api::validate::validate_input`, the
 //! AWS KMS API model as data): arbitrary JSON never panics it, and for
 //! every constrained member of every operation's input, a value the model
 //! forbids (below min, above max, outside the enum) is refused with a
 //! ValidationException naming that member. The constraints are read from
 //! the vendored model file itself, so every one is covered.
 
-use kms_core::model::Model;
-use kms_core::validate::{validate_input, RequestError};
+use kms_core::api::model::Model;
+use kms_core::api::validate::{validate_input, RequestError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
