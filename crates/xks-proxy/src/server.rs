@@ -165,8 +165,8 @@ pub async fn serve_metrics(
     let limits = ShellLimits {
         max_body_bytes: 0,
         request_timeout: Duration::from_secs(10),
-        handshake_timeout: Duration::from_secs(10),
         max_header_bytes: 16 * 1024,
+        connections: http_shell::limits::ConnectionLimits::default(),
     };
     http_shell::serve(listener, None, limits, shutdown, move |req, _peer| {
         let metrics = Arc::clone(&metrics);

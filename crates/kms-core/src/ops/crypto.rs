@@ -412,7 +412,6 @@ pub async fn re_encrypt(
         destination_encryption_algorithm: Some(destination_alg),
         source_key_material_id: source_material_id,
         destination_key_material_id: destination_material_id,
-        ..Default::default()
     })
 }
 
@@ -487,7 +486,6 @@ pub async fn generate_data_key_without_plaintext(
         ciphertext_blob: Some(Blob(blob)),
         key_id: Some(arn),
         key_material_id: material_id,
-        ..Default::default()
     })
 }
 
@@ -562,7 +560,6 @@ pub async fn generate_data_key_pair_without_plaintext(
         key_id: Some(arn),
         key_pair_spec: Some(s),
         key_material_id: material_id,
-        ..Default::default()
     })
 }
 

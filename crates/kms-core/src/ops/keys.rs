@@ -5,7 +5,7 @@
 
 use super::crypto::{material_error, off_runtime};
 use super::policies::check_new_policy;
-use super::{checked_tags, limit, now, state_error, store_error, truncated, Ctx, MAX_TAGS};
+use super::{checked_tags, limit, now, store_error, truncated, Ctx, MAX_TAGS};
 use crate::api::error::KmsError;
 use crate::api::types::*;
 use crate::context::KeyRole;
