@@ -19,7 +19,8 @@ USER 10001:10001
 WORKDIR /var/lib/kms
 # 4566: the KMS API; 9464: Prometheus metrics (keep it off public networks).
 EXPOSE 4566 9464
-HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/4566 && printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '200' <&3"]
+# bash, not sh: /dev/tcp is a bash feature (dash has none).
+HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/4566 && printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '200' <&3"]
 # SIGTERM: stop accepting, finish in-flight requests, flush the audit log.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/kms-core"]

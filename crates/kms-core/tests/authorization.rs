@@ -274,6 +274,23 @@ async fn principals_policies_grants_and_cross_account() {
         .await
         .unwrap();
     assert_eq!(retirable.grants().len(), 1);
+    // The retiring principal must be of the caller's account; another
+    // Region of the same account has its own grants.
+    let e = carol
+        .list_retirable_grants()
+        .retiring_principal("arn:aws:iam::111122223333:user/bob")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&e), "AccessDeniedException");
+    let elsewhere = common::client(kms.addr, "AKIAADMIN0000000001", SECRET, "us-west-2")
+        .list_retirable_grants()
+        .retiring_principal("arn:aws:iam::111122223333:user/bob")
+        .send()
+        .await
+        .unwrap();
+    assert!(elsewhere.grants().is_empty());
 
     // Bob may not retire g1 (not its retiring principal, no RetireGrant in
     // it, no policy), but may retire g2.
@@ -551,4 +568,50 @@ async fn without_identity_policies_principals_are_administrators() {
     assert_eq!(code(&e), "AccessDeniedException");
     assert_eq!(erin.list_keys().send().await.unwrap().keys().len(), 0);
     kms.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_aliases_condition_follows_the_keys_aliases() {
+    let auth = AuthMode::configured_from_toml(&credentials()).unwrap();
+    let kms = common::start_with(auth, Arc::new(kms_core::store::MemoryStore::in_memory())).await;
+    let admin = common::client(kms.addr, "AKIAADMIN0000000001", SECRET, "eu-central-1");
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+      {"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+      {"Sid":"frozen","Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+       "Condition":{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/frozen"}}}]}"#;
+    let key = admin.create_key().policy(policy).send().await.unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    let encrypt = || {
+        admin
+            .encrypt()
+            .key_id(&key_id)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+            .send()
+    };
+    encrypt().await.unwrap();
+    admin
+        .create_alias()
+        .alias_name("alias/other")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    encrypt().await.unwrap();
+    admin
+        .create_alias()
+        .alias_name("alias/frozen")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let e = encrypt().await.unwrap_err().into_service_error();
+    assert_eq!(code(&e), "AccessDeniedException");
+    assert!(message(&e).contains("explicit deny"), "{}", message(&e));
+    admin
+        .delete_alias()
+        .alias_name("alias/frozen")
+        .send()
+        .await
+        .unwrap();
+    encrypt().await.unwrap();
 }

@@ -237,6 +237,19 @@ impl PolicyDocument {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// Whether a condition names `kms:ResourceAliases`: only then does the
+    /// authorize step look the key's aliases up.
+    pub fn uses_resource_aliases(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.conditions.iter().any(|c| {
+                c.key
+                    == super::condition::ConditionKey::Known(
+                        super::condition::KnownKey::ResourceAliases,
+                    )
+            })
+        })
+    }
 }
 
 fn parse_statement(index: usize, v: &Value, kind: PolicyKind) -> Result<Statement, PolicyError> {

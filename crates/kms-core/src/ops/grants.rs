@@ -173,15 +173,38 @@ pub fn list_retirable_grants(
             "{principal} is not a valid principal ARN."
         )));
     }
+    // AWS: the retiring principal must be of the caller's account (its
+    // grants may be on other accounts' keys); grants are regional.
+    if principal_account(principal) != ctx.account() {
+        return Err(KmsError::AccessDenied(format!(
+            "User: {} is not authorized to perform: kms:ListRetirableGrants for the retiring principal {principal}, which is not in account {}",
+            ctx.caller.principal_arn,
+            ctx.account()
+        )));
+    }
     let page = ctx
         .store
-        .list_retirable_grants(principal, limit(req.limit), req.marker.as_deref())
+        .list_retirable_grants(
+            principal,
+            ctx.region(),
+            limit(req.limit),
+            req.marker.as_deref(),
+        )
         .map_err(|e| grant_store_error(e, ""))?;
     Ok(ListGrantsResponse {
         grants: Some(page.items.iter().map(|g| entry_of(g)).collect()),
         truncated: truncated(&page.next_marker),
         next_marker: page.next_marker,
     })
+}
+
+/// The account of a grant principal: an account id, or the account field
+/// of an IAM ARN (`arn:aws:iam::<account>:...`).
+fn principal_account(principal: &str) -> &str {
+    match principal.split(':').nth(4) {
+        Some(account) if principal.starts_with("arn:") => account,
+        _ => principal,
+    }
 }
 
 /// The grant RetireGrant names: by token, or by key and grant id.

@@ -91,8 +91,14 @@ pub fn key_metadata(r: &KeyRecord) -> KeyMetadata {
     }
 }
 
-/// The new key's record from the request's common members.
-fn new_record(ctx: &Ctx<'_>, req: &CreateKeyRequest) -> Result<KeyRecord, KmsError> {
+/// The new key's record from the request's common members, completed by
+/// `shape` (spec, usage, origin) before its policy's lockout check, whose
+/// conditions may name them (`kms:KeySpec`, `kms:KeyOrigin`...).
+fn new_record(
+    ctx: &Ctx<'_>,
+    req: &CreateKeyRequest,
+    shape: impl FnOnce(&mut KeyRecord),
+) -> Result<KeyRecord, KmsError> {
     let tags = checked_tags(req.tags.as_deref().unwrap_or_default())?;
     if tags.len() > MAX_TAGS {
         return Err(KmsError::Tag("Too many tags".into()));
@@ -106,6 +112,7 @@ fn new_record(ctx: &Ctx<'_>, req: &CreateKeyRequest) -> Result<KeyRecord, KmsErr
         req.policy.clone(),
     );
     record.tags = tags.into_iter().collect();
+    shape(&mut record);
     if let Some(p) = &req.policy {
         let bypass = req.bypass_policy_lockout_safety_check == Some(true);
         check_new_policy(ctx, p, &record, bypass)?;
@@ -153,9 +160,10 @@ pub async fn create_key(
             "Multi-Region keys are not supported by kms-core.".into(),
         ));
     }
-    let mut record = new_record(ctx, &req)?;
-    record.key_spec = key_spec;
-    record.key_usage = usage;
+    let record = new_record(ctx, &req, |r| {
+        r.key_spec = key_spec;
+        r.key_usage = usage;
+    })?;
     let material = if key_spec.slow_to_generate() {
         off_runtime(move || asymmetric::generate(key_spec, usage))
             .await?
@@ -244,10 +252,11 @@ async fn create_xks_key(
             format!("XksKeyId {xks_key_id} is not a valid external key id."),
         )
     })?;
-    let mut record = new_record(ctx, &req)?;
-    record.origin = OriginType::ExternalKeyStore;
-    record.custom_key_store_id = Some(store.id.clone());
-    record.xks_key_id = Some(xks_key_id.to_owned());
+    let record = new_record(ctx, &req, |r| {
+        r.origin = OriginType::ExternalKeyStore;
+        r.custom_key_store_id = Some(store.id.clone());
+        r.xks_key_id = Some(xks_key_id.to_owned());
+    })?;
     let lock = ctx.registry.create_lock(store_id);
     let _guard = lock.lock().await;
     if super::custom_key_stores::keys_of_store(ctx, store_id)?

@@ -249,11 +249,13 @@ struct Common<'a> {
     epoch_time: &'a str,
 }
 
-/// `alias/x` when the request names its key by alias (`kms:RequestAlias`).
-fn request_alias(request: &Request) -> Option<&str> {
-    let id = match request {
-        Request::ReEncrypt(r) => r.destination_key_id.as_str(),
-        other => other.key_id()?,
+/// `alias/x` when the request names the key in `role` by alias
+/// (`kms:RequestAlias`; ReEncrypt names two keys).
+fn request_alias(request: &Request, role: KeyRole) -> Option<&str> {
+    let id = match (request, role) {
+        (Request::ReEncrypt(r), KeyRole::Source) => r.source_key_id.as_deref()?,
+        (Request::ReEncrypt(r), _) => r.destination_key_id.as_str(),
+        (other, _) => other.key_id()?,
     };
     if id.starts_with("alias/") {
         Some(id)
@@ -293,7 +295,7 @@ fn request_facts<'a>(
         retiring_principal: cg.and_then(|r| r.retiring_principal.as_deref()),
         grant_constraint_type: constraint,
         grant_is_for_aws_resource: cg.map(|_| false),
-        request_alias: request_alias(request),
+        request_alias: request_alias(request, role),
         bypass_policy_lockout_safety_check: match request {
             Request::CreateKey(r) => r.bypass_policy_lockout_safety_check,
             Request::PutKeyPolicy(r) => r.bypass_policy_lockout_safety_check,
@@ -310,6 +312,15 @@ fn request_facts<'a>(
 }
 
 /// The condition values of a key.
+/// The key's aliases (`alias/...`), for `kms:ResourceAliases` (AWS counts
+/// at most 50 per key in the condition).
+fn key_aliases(store: &dyn Store, r: &crate::keys::KeyRecord) -> Vec<String> {
+    store
+        .list_aliases(&r.account, &r.region, Some(&r.key_id), 50, None)
+        .map(|page| page.items.into_iter().map(|a| a.name).collect())
+        .unwrap_or_default()
+}
+
 pub fn key_facts(e: &KeyEntry) -> KeyFacts<'_> {
     KeyFacts::of_record(&e.record)
 }
@@ -341,11 +352,26 @@ impl PolicyAuthorizer {
     ) -> Result<(), KmsError> {
         let derived = derive(q.request, role);
         let grants = self.store.grants_of_key(&entry.record.key_id);
+        let policy = policy_of(entry);
+        // kms:ResourceAliases: looked up only when a policy asks for it.
+        let aliases: Vec<String> = if policy.uses_resource_aliases()
+            || principal
+                .identity_policies
+                .iter()
+                .flatten()
+                .any(|p| p.uses_resource_aliases())
+        {
+            key_aliases(self.store.as_ref(), &entry.record)
+        } else {
+            Vec::new()
+        };
+        let mut key = key_facts(entry);
+        key.aliases = &aliases;
         let input = AuthzInput {
             caller: principal,
             action,
-            key: key_facts(entry),
-            key_policy: policy_of(entry),
+            key,
+            key_policy: policy,
             request: request_facts(&derived, q.request, role, common),
             grants: &grants,
             token_grants: tokens,
@@ -579,13 +605,19 @@ mod tests {
             )
             .unwrap()
         };
-        assert_eq!(request_alias(&req("alias/app")), Some("alias/app"));
         assert_eq!(
-            request_alias(&req("arn:aws:kms:us-east-1:111122223333:alias/app")),
+            request_alias(&req("alias/app"), KeyRole::Key),
             Some("alias/app")
         );
         assert_eq!(
-            request_alias(&req("1234abcd-12ab-34cd-56ef-1234567890ab")),
+            request_alias(
+                &req("arn:aws:kms:us-east-1:111122223333:alias/app"),
+                KeyRole::Key
+            ),
+            Some("alias/app")
+        );
+        assert_eq!(
+            request_alias(&req("1234abcd-12ab-34cd-56ef-1234567890ab"), KeyRole::Key),
             None
         );
         assert_eq!(

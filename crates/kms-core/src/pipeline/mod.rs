@@ -9,8 +9,9 @@
 //! 5. [`resolve`] — every key the request names, resolved once (aliases
 //!    followed, the ciphertext's key for Decrypt and ReEncrypt) into the
 //!    request context;
-//! 6. [`authorize`] — the [`authorize::Authorizer`] decides (today:
-//!    [`authorize::AllowAll`]);
+//! 6. [`authorize`] — the [`authorize::Authorizer`] decides (by default
+//!    [`authorize::PolicyAuthorizer`]: key policies, identity policies and
+//!    grants, evaluated by [`crate::authz`]);
 //! 7. [`dispatch`] — the one match from operation to handler ([`crate::ops`]),
 //!    whose typed response is serialized;
 //! 8. [`encode`] — the reply: status and body, errors in AWS's format,

@@ -596,10 +596,12 @@ impl<P: Persist> Store for Cached<P> {
     fn list_retirable_grants(
         &self,
         retiring_principal: &str,
+        region: &str,
         limit: usize,
         marker: Option<&str>,
     ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>> {
-        self.grants.retirable(retiring_principal, limit, marker)
+        self.grants
+            .retirable(retiring_principal, region, limit, marker)
     }
 
     fn delete_grant(

@@ -175,6 +175,7 @@ impl GrantIndex {
     pub fn retirable(
         &self,
         principal: &str,
+        region: &str,
         limit: usize,
         marker: Option<&str>,
     ) -> StoreResult<Page<Arc<Grant>>> {
@@ -182,7 +183,7 @@ impl GrantIndex {
         for shard in &self.by_key {
             for list in read(shard).values() {
                 for g in list.iter() {
-                    if g.retiring_principal.as_deref() == Some(principal) {
+                    if g.retiring_principal.as_deref() == Some(principal) && g.region == region {
                         all.push((format!("{}/{}", g.key_id, g.grant_id), g.clone()));
                     }
                 }

@@ -385,11 +385,13 @@ pub trait Store: Send + Sync {
         marker: Option<&str>,
     ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>>;
 
-    /// ListRetirableGrants: grants of any key whose retiring principal is
-    /// `retiring_principal`, ordered by (key id, grant id).
+    /// ListRetirableGrants: grants of any key in `region` (of any account)
+    /// whose retiring principal is `retiring_principal`, ordered by (key
+    /// id, grant id).
     fn list_retirable_grants(
         &self,
         retiring_principal: &str,
+        region: &str,
         limit: usize,
         marker: Option<&str>,
     ) -> StoreResult<Page<Arc<crate::authz::grants::Grant>>>;

@@ -372,14 +372,14 @@ pub fn grants_contract(s: &dyn Store) {
 
     // ListRetirableGrants spans keys.
     let ops = format!("arn:aws:iam::{A}:user/ops");
-    let r = s.list_retirable_grants(&ops, 3, None).unwrap();
+    let r = s.list_retirable_grants(&ops, R, 3, None).unwrap();
     assert_eq!(r.items.len(), 3);
     let r2 = s
-        .list_retirable_grants(&ops, 3, r.next_marker.as_deref())
+        .list_retirable_grants(&ops, R, 3, r.next_marker.as_deref())
         .unwrap();
     assert_eq!(r2.items.len(), 1);
     assert!(s
-        .list_retirable_grants(alice, 50, None)
+        .list_retirable_grants(alice, R, 50, None)
         .unwrap()
         .items
         .is_empty());
@@ -401,7 +401,7 @@ pub fn grants_contract(s: &dyn Store) {
     assert!(s.grants_of_key(K2).is_empty());
     assert!(s.grant_by_token("d5").is_none());
     assert!(s
-        .list_retirable_grants(&ops, 50, None)
+        .list_retirable_grants(&ops, R, 50, None)
         .unwrap()
         .items
         .is_empty());
