@@ -4,6 +4,7 @@
 # load generator (kms-load) on the same machine.
 #
 #   bash bench/kms-core-load.sh            # DURATION=10 by default
+#   OVERHEADS_ONLY=1 bash bench/kms-core-load.sh   # only the A/B rounds below
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -30,21 +31,29 @@ print(f"{name}: {r['achieved_rps']:.0f} req/s, p50 {r['p50_us']/1000:.3f} ms, p9
       f"kms-core CPU ~{per_req:.1f} us/req")
 PY
 }
-run "Encrypt 32 B, concurrency 32          " --op encrypt --size 32 --concurrency 32
-run "GenerateDataKey, concurrency 32       " --op generate-data-key --concurrency 32
-run "Encrypt 32 B, steady 2000 req/s       " --op encrypt --size 32 --concurrency 32 --rate 2000
+if [ "${OVERHEADS_ONLY:-0}" != 1 ]; then
+  run "Encrypt 32 B, concurrency 32          " --op encrypt --size 32 --concurrency 32
+  run "GenerateDataKey, concurrency 32       " --op generate-data-key --concurrency 32
+  run "Encrypt 32 B, steady 2000 req/s       " --op encrypt --size 32 --concurrency 32 --rate 2000
+fi
 
-# The cost of authorization (key policy, identity side, grants) on the hot
-# path: the same Encrypt load with and without it, alternating, in one
-# session (--bench-allow-all installs AllowAll; benchmarks only).
+# The cost of authorization (key policy, identity side, grants), of the
+# audit log and of metrics on the hot path: the same Encrypt load in each
+# configuration, alternating, in one session. "baseline" is the default
+# (authorization on, no audit log, no metrics); --bench-allow-all installs
+# AllowAll (benchmarks only).
 restart() {
   kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true
-  rm -rf "$WORK/data"
+  rm -rf "$WORK/data" "$WORK"/audit.log*
   KMS_CORE_ARGS="$1" start_kms_core
 }
-for round in 1 2; do
+for round in 1 2 3; do
   restart "--bench-allow-all"
-  run "Encrypt 32 B, c=32, AllowAll      ($round)" --op encrypt --size 32 --concurrency 32
+  run "Encrypt 32 B, c=32, AllowAll           ($round)" --op encrypt --size 32 --concurrency 32
   restart ""
-  run "Encrypt 32 B, c=32, authorization ($round)" --op encrypt --size 32 --concurrency 32
+  run "Encrypt 32 B, c=32, baseline (authz)   ($round)" --op encrypt --size 32 --concurrency 32
+  restart "--audit-log $WORK/audit.log"
+  run "Encrypt 32 B, c=32, + audit log fsync  ($round)" --op encrypt --size 32 --concurrency 32
+  restart "--metrics-listen 127.0.0.1:0"
+  run "Encrypt 32 B, c=32, + metrics          ($round)" --op encrypt --size 32 --concurrency 32
 done

@@ -9,6 +9,7 @@
 //! ([`crate::keys::spec::check_usage`]), the algorithm against the key's
 //! spec, then DryRun, then the work.
 
+use super::ignores_ciphertext;
 use super::{dry_run, no_recipient, Ctx};
 use crate::api::blob::{Blob, SensitiveBlob};
 use crate::api::error::KmsError;
@@ -18,7 +19,6 @@ use crate::crypto::asymmetric::{self, AsymError, KeyMaterial, MessageType as Mt}
 use crate::crypto::{self, Secret};
 use crate::keys::spec::{self, EncryptionAlgorithm};
 use crate::keys::{KeyState, Operation};
-use crate::pipeline::resolve::ignores_ciphertext;
 use crate::store::KeyEntry;
 use crate::xks::keys as xks;
 use std::collections::BTreeMap;

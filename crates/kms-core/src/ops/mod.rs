@@ -146,6 +146,19 @@ pub fn limit(l: Option<i32>) -> usize {
     l.and_then(|n| usize::try_from(n).ok()).unwrap_or(100)
 }
 
+/// A dry run with `IGNORE_CIPHERTEXT`: only authorization (and the key's
+/// state) is evaluated, the ciphertext is not read.
+pub fn ignores_ciphertext(
+    dry_run: Option<bool>,
+    modifiers: &Option<Vec<crate::api::types::DryRunModifierType>>,
+) -> bool {
+    dry_run == Some(true)
+        && modifiers
+            .iter()
+            .flatten()
+            .any(|m| *m == crate::api::types::DryRunModifierType::IgnoreCiphertext)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -183,19 +183,6 @@ fn ciphertext_key(
     }
 }
 
-/// A dry run with `IGNORE_CIPHERTEXT`: only authorization (and the key's
-/// state) is evaluated, the ciphertext is not read.
-pub fn ignores_ciphertext(
-    dry_run: Option<bool>,
-    modifiers: &Option<Vec<crate::api::types::DryRunModifierType>>,
-) -> bool {
-    dry_run == Some(true)
-        && modifiers
-            .iter()
-            .flatten()
-            .any(|m| *m == crate::api::types::DryRunModifierType::IgnoreCiphertext)
-}
-
 /// The key a dry run with `IGNORE_CIPHERTEXT` names: the ciphertext does
 /// not say, so the request must.
 fn named_key(
@@ -249,7 +236,7 @@ pub fn resolve(
     match request {
         Request::Decrypt(r) => {
             let blob = r.ciphertext_blob.as_ref().map_or(&[][..], |b| b.as_bytes());
-            let entry = if ignores_ciphertext(r.dry_run, &r.dry_run_modifiers) {
+            let entry = if crate::ops::ignores_ciphertext(r.dry_run, &r.dry_run_modifiers) {
                 named_key(store, caller, r.key_id.as_deref(), "KeyId")?
             } else {
                 ciphertext_key(store, caller, blob, r.key_id.as_deref())?
@@ -258,7 +245,7 @@ pub fn resolve(
         }
         Request::ReEncrypt(r) => {
             let blob = r.ciphertext_blob.as_ref().map_or(&[][..], |b| b.as_bytes());
-            let source = if ignores_ciphertext(r.dry_run, &r.dry_run_modifiers) {
+            let source = if crate::ops::ignores_ciphertext(r.dry_run, &r.dry_run_modifiers) {
                 named_key(store, caller, r.source_key_id.as_deref(), "SourceKeyId")?
             } else {
                 ciphertext_key(store, caller, blob, r.source_key_id.as_deref())?
