@@ -493,6 +493,31 @@ async fn principals_policies_grants_and_cross_account() {
         .await
         .unwrap();
     assert_eq!(pt.plaintext().unwrap().as_ref(), b"cross");
+    // Without KeyId the ciphertext names the other account's key.
+    let pt = carol
+        .decrypt()
+        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pt.plaintext().unwrap().as_ref(), b"cross");
+    assert_eq!(pt.key_id(), Some(k3_arn.as_str()));
+    // ... but only when that key's policy allows her account.
+    let own = admin
+        .encrypt()
+        .key_id(&key_arn)
+        .plaintext(Blob::new("mine"))
+        .send()
+        .await
+        .unwrap();
+    let e = carol
+        .decrypt()
+        .ciphertext_blob(own.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&e), "AccessDeniedException");
     // The key policy allows DescribeKey, Carol's identity policy does not.
     let e = carol
         .describe_key()
@@ -614,4 +639,101 @@ async fn resource_aliases_condition_follows_the_keys_aliases() {
         .await
         .unwrap();
     encrypt().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_pass_on_only_as_strict_and_retire_by_token() {
+    let auth = AuthMode::configured_from_toml(&credentials()).unwrap();
+    let kms = common::start_with(auth, Arc::new(kms_core::store::MemoryStore::in_memory())).await;
+    let c = |ak: &str| common::client(kms.addr, ak, SECRET, "eu-central-1");
+    let (admin, alice, bob) = (
+        c("AKIAADMIN0000000001"),
+        c("AKIAALICE0000000001"),
+        c("AKIABOB00000000001"),
+    );
+    let key_id = admin
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    // Bob may encrypt and create grants, under app=x.
+    let parent = admin
+        .create_grant()
+        .key_id(&key_id)
+        .grantee_principal("arn:aws:iam::111122223333:user/bob")
+        .operations(GrantOperation::Encrypt)
+        .operations(GrantOperation::CreateGrant)
+        .constraints(
+            GrantConstraints::builder()
+                .encryption_context_subset("app", "x")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let parent_token = parent.grant_token().unwrap().to_owned();
+    let child = |ops: GrantOperation, c: Option<GrantConstraints>| {
+        bob.create_grant()
+            .key_id(&key_id)
+            .grantee_principal("arn:aws:iam::111122223333:user/alice")
+            .retiring_principal("arn:aws:iam::111122223333:user/bob")
+            .operations(ops)
+            .set_constraints(c)
+            .grant_tokens(&parent_token)
+            .send()
+    };
+    // Looser constraints, or an operation the parent lacks: refused.
+    for (ops, c) in [
+        (GrantOperation::Encrypt, None),
+        (
+            GrantOperation::Encrypt,
+            Some(
+                GrantConstraints::builder()
+                    .encryption_context_subset("app", "y")
+                    .build(),
+            ),
+        ),
+        (
+            GrantOperation::Decrypt,
+            Some(
+                GrantConstraints::builder()
+                    .encryption_context_subset("app", "x")
+                    .build(),
+            ),
+        ),
+    ] {
+        let e = child(ops, c).await.unwrap_err().into_service_error();
+        assert_eq!(code(&e), "AccessDeniedException");
+    }
+    // Stricter: allowed.
+    let strict = GrantConstraints::builder()
+        .encryption_context_equals("app", "x")
+        .encryption_context_equals("env", "prod")
+        .build();
+    let g = child(GrantOperation::Encrypt, Some(strict)).await.unwrap();
+    let token = g.grant_token().unwrap().to_owned();
+    let alice_enc = || {
+        alice
+            .encrypt()
+            .key_id(&key_id)
+            .plaintext(Blob::new("a"))
+            .encryption_context("app", "x")
+            .encryption_context("env", "prod")
+            .grant_tokens(&token)
+            .send()
+    };
+    alice_enc().await.unwrap();
+    // Bob, its retiring principal, retires it by token; the token is dead.
+    bob.retire_grant().grant_token(&token).send().await.unwrap();
+    let e = alice_enc().await.unwrap_err().into_service_error();
+    assert!(
+        ["AccessDeniedException", "InvalidGrantTokenException"].contains(&code(&e).as_str()),
+        "{}",
+        code(&e)
+    );
+    kms.shutdown().await;
 }

@@ -125,6 +125,11 @@ pub struct RequestFacts<'a> {
     pub retiring_principal: Option<&'a str>,
     /// `EncryptionContextSubset` / `EncryptionContextEquals`.
     pub grant_constraint_type: Option<&'a str>,
+    /// CreateGrant's constraints (EncryptionContextSubset,
+    /// EncryptionContextEquals): a grant that allows CreateGrant passes on
+    /// only constraints at least as strict as its own.
+    pub grant_subset: Option<&'a BTreeMap<String, String>>,
+    pub grant_equals: Option<&'a BTreeMap<String, String>>,
     pub grant_is_for_aws_resource: Option<bool>,
     /// The alias named in the request (`alias/...`).
     pub request_alias: Option<&'a str>,

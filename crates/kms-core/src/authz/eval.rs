@@ -335,13 +335,18 @@ fn grant_allows(g: &Grant, op: GrantOperation, class: KeyClass, input: &AuthzInp
         return false;
     }
     if op == GrantOperation::CreateGrant {
-        // A grant can only pass on operations it has itself.
+        // A grant can only pass on operations it has itself, under
+        // constraints at least as strict as its own.
         let Some(asked) = input.request.grant_operations else {
             return false;
         };
-        return asked
-            .iter()
-            .all(|a| GrantOperation::parse(a).is_some_and(|o| g.operations.contains(&o)));
+        let strict_enough = g.constraints.as_ref().is_none_or(|c| {
+            c.admits_constraints(input.request.grant_subset, input.request.grant_equals)
+        });
+        return strict_enough
+            && asked
+                .iter()
+                .all(|a| GrantOperation::parse(a).is_some_and(|o| g.operations.contains(&o)));
     }
     true
 }

@@ -182,6 +182,37 @@ impl GrantConstraints {
     }
 }
 
+impl GrantConstraints {
+    /// Whether a new grant with these `subset`/`equals` constraints is at
+    /// least as strict as `self` (a grant passing on CreateGrant): every
+    /// encryption context the new grant admits, this one admits too.
+    pub fn admits_constraints(
+        &self,
+        subset: Option<&BTreeMap<String, String>>,
+        equals: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        let contains = |outer: &BTreeMap<String, String>, inner: &BTreeMap<String, String>| {
+            inner.iter().all(|(k, v)| {
+                outer
+                    .iter()
+                    .any(|(ok, ov)| ok.eq_ignore_ascii_case(k) && ov == v)
+            })
+        };
+        if let Some(eq) = &self.encryption_context_equals {
+            // Only the same exact context is as strict.
+            return equals.is_some_and(|e| e.len() == eq.len() && contains(e, eq));
+        }
+        if let Some(sub) = &self.encryption_context_subset {
+            return match (equals, subset) {
+                (Some(e), _) => contains(e, sub),
+                (None, Some(s)) => contains(s, sub),
+                (None, None) => false,
+            };
+        }
+        true
+    }
+}
+
 /// One grant (`GrantListEntry` plus what kms-core keeps beside it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Grant {
@@ -836,5 +867,40 @@ mod tests {
             "arn:aws:iam::111122223333:user/x",
             acct
         ));
+    }
+
+    #[test]
+    fn a_grant_passes_on_only_constraints_as_strict_as_its_own() {
+        let subset = GrantConstraints {
+            encryption_context_subset: Some(ctx(&[("Dept", "IT")])),
+            encryption_context_equals: None,
+        };
+        let (it, it_more) = (ctx(&[("Dept", "IT")]), ctx(&[("dept", "IT"), ("App", "x")]));
+        let other = ctx(&[("Dept", "HR")]);
+        assert!(subset.admits_constraints(Some(&it), None));
+        assert!(subset.admits_constraints(Some(&it_more), None));
+        assert!(subset.admits_constraints(None, Some(&it_more)));
+        assert!(
+            !subset.admits_constraints(None, None),
+            "unconstrained is looser"
+        );
+        assert!(!subset.admits_constraints(Some(&other), None));
+        assert!(!subset.admits_constraints(None, Some(&other)));
+        let equals = GrantConstraints {
+            encryption_context_subset: None,
+            encryption_context_equals: Some(it.clone()),
+        };
+        assert!(equals.admits_constraints(None, Some(&it)));
+        assert!(!equals.admits_constraints(None, Some(&it_more)));
+        assert!(
+            !equals.admits_constraints(Some(&it), None),
+            "subset is looser"
+        );
+        assert!(!equals.admits_constraints(None, None));
+        let none = GrantConstraints {
+            encryption_context_subset: None,
+            encryption_context_equals: None,
+        };
+        assert!(none.admits_constraints(None, None));
     }
 }

@@ -294,6 +294,12 @@ fn request_facts<'a>(
         grantee_principal: cg.and_then(|r| r.grantee_principal.as_deref()),
         retiring_principal: cg.and_then(|r| r.retiring_principal.as_deref()),
         grant_constraint_type: constraint,
+        grant_subset: cg
+            .and_then(|r| r.constraints.as_ref())
+            .and_then(|c| c.encryption_context_subset.as_ref()),
+        grant_equals: cg
+            .and_then(|r| r.constraints.as_ref())
+            .and_then(|c| c.encryption_context_equals.as_ref()),
         grant_is_for_aws_resource: cg.map(|_| false),
         request_alias: request_alias(request, role),
         bypass_policy_lockout_safety_check: match request {

@@ -158,7 +158,15 @@ fn ciphertext_key(
     key_id: Option<&str>,
 ) -> Result<Arc<KeyEntry>, KmsError> {
     let Some(reference) = key_id else {
-        return named_by_blob(store, &caller.scope, blob).ok_or_else(invalid_ciphertext);
+        // The caller's own key, else another account's key of the Region
+        // (AWS: a cross-account ciphertext decrypts without KeyId when that
+        // key's policy allows the caller; the authorize step decides).
+        return named_by_blob(store, &caller.scope, blob)
+            .or_else(|| {
+                let id = crate::xks::envelope::named_key_id(blob)?;
+                store.key_in_region(&caller.scope.region, &crypto::key_id_from_bytes(&id))
+            })
+            .ok_or_else(invalid_ciphertext);
     };
     let wanted = key_ref_for(store, caller, reference, KeyForms::Any, true)?;
     // The ciphertext's key in the namespace of the key the request names

@@ -239,6 +239,11 @@ impl<P: Persist> Store for Cached<P> {
         (e.record.account == account && e.record.region == region).then_some(e)
     }
 
+    fn key_in_region(&self, region: &str, key_id: &str) -> Option<Arc<KeyEntry>> {
+        let e = read(self.shard(key_id)).get(key_id).cloned()?;
+        (e.record.region == region).then_some(e)
+    }
+
     fn unreadable(&self, account: &str, region: &str, key_id: &str) -> Option<String> {
         read(&self.unreadable)
             .get(&(account.to_owned(), region.to_owned(), key_id.to_owned()))

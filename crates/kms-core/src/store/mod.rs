@@ -230,6 +230,10 @@ pub trait Store: Send + Sync {
     /// The cached key, if it exists in this namespace. Hot path.
     fn key(&self, account: &str, region: &str, key_id: &str) -> Option<Arc<KeyEntry>>;
 
+    /// The cached key of any account in `region` (the key of a ciphertext
+    /// another account's key made, for Decrypt without KeyId).
+    fn key_in_region(&self, region: &str, key_id: &str) -> Option<Arc<KeyEntry>>;
+
     /// Why the stored record of this key cannot be read, if the key exists
     /// but its record does not parse (an unknown key spec, a damaged
     /// row). Asked only when [`Store::key`] found nothing.
