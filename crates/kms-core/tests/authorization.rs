@@ -737,3 +737,41 @@ async fn grants_pass_on_only_as_strict_and_retire_by_token() {
     );
     kms.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_check_sees_the_requests_source_address() {
+    let auth = AuthMode::configured_from_toml(&credentials()).unwrap();
+    let kms = common::start_with(auth, Arc::new(kms_core::store::MemoryStore::in_memory())).await;
+    let admin = common::client(kms.addr, "AKIAADMIN0000000001", SECRET, "eu-central-1");
+    let policy = |cidr: &str| {
+        format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*","Condition":{{"IpAddress":{{"aws:SourceIp":"{cidr}"}}}}}}]}}"#
+        )
+    };
+    // The administrator statement holds for callers from 127.0.0.1 (this
+    // one): accepted. From elsewhere only: a lockout, refused.
+    let key = admin
+        .create_key()
+        .policy(policy("127.0.0.0/8"))
+        .send()
+        .await
+        .unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    let e = admin
+        .put_key_policy()
+        .key_id(&key_id)
+        .policy(policy("192.0.2.0/24"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&e), "MalformedPolicyDocumentException");
+    admin
+        .put_key_policy()
+        .key_id(&key_id)
+        .policy(policy("127.0.0.1/32"))
+        .send()
+        .await
+        .unwrap();
+    kms.shutdown().await;
+}

@@ -110,6 +110,16 @@ impl KeyFacts<'_> {
     }
 }
 
+/// `aws:CurrentTime` (ISO 8601, UTC) and `aws:EpochTime` for `now` (epoch
+/// seconds, as the service clock gives it).
+pub fn clock_values(now: f64) -> (String, String) {
+    let secs = now.max(0.0) as u64;
+    (
+        audit_sink::event_time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)),
+        secs.to_string(),
+    )
+}
+
 /// Request-specific condition values; everything optional, absent by
 /// default.
 #[derive(Debug, Clone, Default)]

@@ -45,6 +45,10 @@ pub struct Ctx<'a> {
     pub request_id: &'a str,
     /// The keys the request names, resolved by the pipeline.
     pub resolved: &'a Resolved,
+    /// The caller's address and whether it came over TLS (`aws:SourceIp`,
+    /// `aws:SecureTransport` in the policy lockout check).
+    pub source: Option<std::net::SocketAddr>,
+    pub tls: bool,
 }
 
 impl Ctx<'_> {

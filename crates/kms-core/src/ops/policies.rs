@@ -24,6 +24,9 @@ pub fn check_new_policy(
     let doc = PolicyDocument::parse(text, PolicyKind::Key)
         .map_err(|e| KmsError::MalformedPolicyDocument(e.0))?;
     let grants = ctx.store.grants_of_key(&record.key_id);
+    // The caller's later PutKeyPolicy as it would come: from here, now.
+    let (current_time, epoch_time) = authz::context::clock_values(crate::clock::now());
+    let source_ip = ctx.source.map(|a| a.ip().to_string());
     let input = AuthzInput {
         caller: &ctx.caller.principal,
         action: "kms:PutKeyPolicy",
@@ -31,6 +34,10 @@ pub fn check_new_policy(
         key_policy: &doc,
         request: RequestFacts {
             bypass_policy_lockout_safety_check: Some(bypass),
+            source_ip: source_ip.as_deref(),
+            secure_transport: ctx.tls,
+            current_time: &current_time,
+            epoch_time: &epoch_time,
             ..RequestFacts::default()
         },
         grants: &grants,

@@ -12,6 +12,7 @@ use super::resolve::action;
 use crate::api::error::KmsError;
 use crate::api::{Operation, Request};
 use crate::auth::Caller;
+use crate::authz::context::clock_values;
 use crate::authz::policy::NO_POLICY;
 use crate::authz::{self, AuthzInput, Decision, Grant, KeyFacts, RequestFacts};
 use crate::context::{KeyRole, NamedAlias, RequestContext};
@@ -203,31 +204,6 @@ fn encryption_context(request: &Request, role: KeyRole) -> Option<&BTreeMap<Stri
         },
         _ => None,
     }
-}
-
-/// `aws:CurrentTime` (ISO 8601, UTC) and `aws:EpochTime` for `now`.
-fn clock_values(now: f64) -> (String, String) {
-    let secs = now.max(0.0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        ),
-        secs.to_string(),
-    )
 }
 
 /// The denial the caller sees (AWS's message); the explanation goes to

@@ -84,6 +84,8 @@ pub async fn after_authentication(
         registry: s.registry,
         request_id: &cx.request_id,
         resolved: &cx.resolved,
+        source: cx.source,
+        tls: cx.tls,
     };
     dispatch::dispatch(&ctx, request).await
 }
