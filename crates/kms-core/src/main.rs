@@ -161,6 +161,12 @@ enum AuthzCommand {
         data_dir: PathBuf,
         #[arg(long)]
         root_key_env: Option<String>,
+        /// `aws:SourceIp` of the request to imagine.
+        #[arg(long, value_name = "IP")]
+        source_ip: Option<std::net::IpAddr>,
+        /// Imagine a request over plain HTTP (`aws:SecureTransport` false).
+        #[arg(long)]
+        no_tls: bool,
     },
 }
 
@@ -174,6 +180,8 @@ fn authz_main(args: Vec<String>) -> anyhow::Result<()> {
         credentials,
         data_dir,
         root_key_env,
+        source_ip,
+        no_tls,
     } = cli.command;
     let mut encryption_context = std::collections::BTreeMap::new();
     for pair in &context {
@@ -182,8 +190,16 @@ fn authz_main(args: Vec<String>) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("--context {pair:?} is not k=v"))?;
         encryption_context.insert(k.to_owned(), v.to_owned());
     }
+    // With a credentials file, the principal as requests see it (tags,
+    // identity policies, strict mode); without one, a principal without
+    // identity policies (development mode).
     let caller = match &credentials {
-        Some(path) => load_auth(path)?.principal(&principal),
+        Some(path) => Some(load_auth(path)?.principal(&principal).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no credentials entry of {} has principal_arn {principal}",
+                path.display()
+            )
+        })?),
         None => None,
     };
     let parts: Vec<&str> = key.split(':').collect();
@@ -207,22 +223,24 @@ fn authz_main(args: Vec<String>) -> anyhow::Result<()> {
         .key(account, region, id)
         .ok_or_else(|| anyhow::anyhow!("no key {key} in {}", data_dir.display()))?;
     let grants = store.grants_of_key(id).to_vec();
-    let identity: Option<Vec<&str>> = caller
-        .as_ref()
-        .and_then(|c| c.identity_policies.as_ref())
-        .map(|ps| ps.iter().map(|p| p.text()).collect());
+    let aliases: Vec<String> = store
+        .list_aliases(account, region, Some(id), 50, None)
+        .map(|p| p.items.into_iter().map(|a| a.name).collect())
+        .unwrap_or_default();
+    let mut key_facts = kms_core::pipeline::authorize::key_facts(&entry);
+    key_facts.aliases = &aliases;
+    let source_ip = source_ip.map(|ip| ip.to_string());
     let req = kms_core::authz::explain::ExplainRequest {
         key_policy: &entry.record.policy,
-        identity_policies: identity,
         caller_arn: &principal,
-        caller_account: "",
         action: &action,
-        key_arn: &entry.record.arn,
-        key_spec: entry.record.key_spec.as_str(),
-        key_usage: entry.record.key_usage.as_str(),
         encryption_context,
         grants,
-        strict: false,
+        principal: caller.as_deref(),
+        key: Some(key_facts),
+        source_ip: source_ip.as_deref(),
+        secure_transport: !no_tls,
+        ..Default::default()
     };
     let out = kms_core::authz::explain::explain(&req).map_err(|e| anyhow::anyhow!(e.0))?;
     print!("{out}");

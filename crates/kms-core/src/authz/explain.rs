@@ -30,6 +30,22 @@ pub struct ExplainRequest<'a> {
     pub encryption_context: BTreeMap<String, String>,
     pub grants: Vec<Arc<Grant>>,
     pub strict: bool,
+    /// The configured caller (principal tags and identity policies as
+    /// requests see them); when given, `caller_arn`, `caller_account` and
+    /// `identity_policies` are not used.
+    pub principal: Option<&'a Caller>,
+    /// The key's facts as requests see them (origin, multi-Region, tags,
+    /// aliases); when given, `key_arn`, `key_spec` and `key_usage` are not
+    /// used.
+    pub key: Option<KeyFacts<'a>>,
+    /// `aws:SourceIp` of the imagined request.
+    pub source_ip: Option<&'a str>,
+    /// `aws:SecureTransport` of the imagined request (requests to kms-core
+    /// over TLS: true).
+    pub secure_transport: bool,
+    /// `aws:CurrentTime`/`aws:EpochTime` (epoch seconds); the service clock
+    /// when absent.
+    pub now: Option<f64>,
 }
 
 /// The account of an ARN (its fifth field).
@@ -42,15 +58,18 @@ fn account_of(arn: &str) -> &str {
 pub fn explain(req: &ExplainRequest<'_>) -> Result<String, PolicyError> {
     let key_policy = PolicyDocument::parse(req.key_policy, PolicyKind::Key)
         .map_err(|e| PolicyError(format!("key policy: {e}")))?;
-    let mut caller = Caller::new(
-        req.caller_arn,
-        if req.caller_account.is_empty() {
-            account_of(req.caller_arn)
-        } else {
-            req.caller_account
-        },
-    );
-    if let Some(texts) = &req.identity_policies {
+    let mut caller = match req.principal {
+        Some(c) => c.clone(),
+        None => Caller::new(
+            req.caller_arn,
+            if req.caller_account.is_empty() {
+                account_of(req.caller_arn)
+            } else {
+                req.caller_account
+            },
+        ),
+    };
+    if let (None, Some(texts)) = (req.principal, &req.identity_policies) {
         let mut parsed = Vec::with_capacity(texts.len());
         for (i, t) in texts.iter().enumerate() {
             parsed.push(Arc::new(
@@ -66,31 +85,37 @@ pub fn explain(req: &ExplainRequest<'_>) -> Result<String, PolicyError> {
         format!("kms:{}", req.action)
     };
     let tags = BTreeMap::new();
+    let key = req.key.unwrap_or(KeyFacts {
+        arn: req.key_arn,
+        account: account_of(req.key_arn),
+        key_spec: if req.key_spec.is_empty() {
+            "SYMMETRIC_DEFAULT"
+        } else {
+            req.key_spec
+        },
+        key_usage: if req.key_usage.is_empty() {
+            "ENCRYPT_DECRYPT"
+        } else {
+            req.key_usage
+        },
+        key_origin: "AWS_KMS",
+        multi_region: false,
+        tags: &tags,
+        aliases: &[],
+    });
+    let (current_time, epoch_time) =
+        super::context::clock_values(req.now.unwrap_or_else(crate::clock::now));
     let input = AuthzInput {
         caller: &caller,
         action: &action,
-        key: KeyFacts {
-            arn: req.key_arn,
-            account: account_of(req.key_arn),
-            key_spec: if req.key_spec.is_empty() {
-                "SYMMETRIC_DEFAULT"
-            } else {
-                req.key_spec
-            },
-            key_usage: if req.key_usage.is_empty() {
-                "ENCRYPT_DECRYPT"
-            } else {
-                req.key_usage
-            },
-            key_origin: "AWS_KMS",
-            multi_region: false,
-            tags: &tags,
-            aliases: &[],
-        },
+        key,
         key_policy: &key_policy,
         request: RequestFacts {
             encryption_context: Some(&req.encryption_context),
-            secure_transport: true,
+            source_ip: req.source_ip,
+            secure_transport: req.secure_transport,
+            current_time: &current_time,
+            epoch_time: &epoch_time,
             ..RequestFacts::default()
         },
         grants: &req.grants,
