@@ -202,13 +202,8 @@ async fn handle(
                     KmsError::Serialization("The request body was not received in time.".into())
                 }
             };
-            (
-                err.status(),
-                err.body(),
-                protocol::request_id(),
-                None,
-                Some(err.type_name()),
-            )
+            let r = kms.refuse_unread(&parts.headers, peer, err).await;
+            (r.status, r.body, r.request_id, r.operation, r.error)
         }
     };
     if let Some(m) = kms.metrics() {

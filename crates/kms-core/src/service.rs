@@ -126,14 +126,7 @@ impl Kms {
 
     /// Handles one request from `peer`.
     pub async fn handle_from(&self, req: &RequestParts<'_>, peer: Peer) -> Reply {
-        let mut cx = RequestContext::new(protocol::request_id());
-        cx.source = peer.address;
-        cx.tls = peer.tls;
-        cx.user_agent = req
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let mut cx = Self::context(req.headers, peer);
         let auth = self.auth.load();
         let services = Services {
             model: &self.model,
@@ -152,6 +145,40 @@ impl Kms {
                 .instrument(span)
                 .await
         };
+        self.finish(cx, result, fail_closed).await
+    }
+
+    /// A request whose body could not be read (too large, too slow): the
+    /// error reply, audited like every other request.
+    pub async fn refuse_unread(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Peer,
+        error: KmsError,
+    ) -> Reply {
+        let cx = Self::context(headers, peer);
+        let fail_closed = self.audit.as_ref().is_some_and(|a| a.refuses());
+        self.finish(cx, Err(error), fail_closed).await
+    }
+
+    fn context(headers: &http::HeaderMap, peer: Peer) -> RequestContext {
+        let mut cx = RequestContext::new(protocol::request_id());
+        cx.source = peer.address;
+        cx.tls = peer.tls;
+        cx.user_agent = headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        cx
+    }
+
+    /// Step 8 (encode) and the audit record.
+    async fn finish(
+        &self,
+        mut cx: RequestContext,
+        result: Result<Vec<u8>, KmsError>,
+        fail_closed: bool,
+    ) -> Reply {
         let (mut status, mut body) = pipeline::encode::reply(&mut cx, result);
         if let Some(sink) = &self.audit {
             let record = crate::audit::Record::from_context(&cx, UNAUTHENTICATED_REGION);

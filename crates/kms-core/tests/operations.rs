@@ -46,6 +46,29 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
     (status, serde_json::from_slice(&body).unwrap())
 }
 
+/// POSTs `body` bytes to `/` as a KMS request (no signature needed: it is
+/// refused before authentication).
+async fn http_post(addr: std::net::SocketAddr, body: Vec<u8>) -> (u16, Value) {
+    use http_body_util::{BodyExt, Full};
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post("/")
+        .header("host", "localhost")
+        .header("x-amz-target", "TrentService.Encrypt")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("user-agent", "oversized-test")
+        .body(Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
 fn is_str(v: &Value) -> bool {
     v.is_string()
 }
@@ -193,6 +216,13 @@ async fn audit_log_is_cloudtrail_format_for_every_request_and_has_no_secrets() {
         .await
         .unwrap();
 
+    // A body over the limit is refused before it is read: audited too.
+    let (status, err) = http_post(handle.addr, vec![b' '; 300 * 1024]).await;
+    assert_eq!(
+        (status, err["__type"].as_str()),
+        (400, Some("ValidationException"))
+    );
+
     // Health endpoints: JSON per dependency, never audited.
     let (status, live) = http_get(handle.addr, "/healthz").await;
     assert_eq!((status, live["status"].as_str()), (200, Some("ok")));
@@ -226,10 +256,15 @@ async fn audit_log_is_cloudtrail_format_for_every_request_and_has_no_secrets() {
             "ListKeys",
             "DescribeKey",
             "Decrypt",
-            "ScheduleKeyDeletion"
+            "ScheduleKeyDeletion",
+            "Unknown"
         ],
         "{text}"
     );
+    let oversized = &records[8];
+    assert_eq!(oversized["errorCode"], "ValidationException");
+    assert_eq!(oversized["userAgent"], "oversized-test");
+    assert_eq!(oversized["userIdentity"]["type"], "Unknown");
     for r in &records {
         check_record(r);
     }
