@@ -62,6 +62,23 @@ fn sweep_interval() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_millis)
 }
 
+/// Writes the audit record of a background event (from a blocking
+/// thread); a lost record is logged.
+fn service_event(
+    audit: Option<&audit_sink::AuditSink>,
+    name: &str,
+    account: &str,
+    region: &str,
+    arn: &str,
+    details: serde_json::Value,
+) {
+    let Some(sink) = audit else { return };
+    let record = crate::audit::Record::service_event(name, account, region, arn, details);
+    if let Err(e) = sink.record_blocking(&record) {
+        tracing::error!(event = name, %arn, error = %e, "audit record of a background event lost");
+    }
+}
+
 /// Binds `addr` and serves `kms`, over TLS when `tls` is given.
 pub async fn start(
     addr: SocketAddr,
@@ -89,20 +106,30 @@ pub async fn start(
                 let now = crate::clock::now();
                 let _ = tokio::task::spawn_blocking(move || {
                     crate::ops::keys::sweep_with(store.as_ref(), now, |account, region, key_id| {
-                        if let Some(sink) = &audit {
-                            let record = crate::audit::Record::service_event(
-                                "DeleteKey",
-                                account,
-                                region,
-                                &crate::keys::key_arn(region, account, key_id),
-                                serde_json::json!({"keyId": key_id, "reason": "PendingDeletionWindowExpired"}),
-                            );
-                            if let Err(e) = sink.record_blocking(&record) {
-                                tracing::error!(%key_id, error = %e, "audit record of a key deletion lost");
-                            }
-                        }
+                        service_event(
+                            audit.as_ref(),
+                            "DeleteKey",
+                            account,
+                            region,
+                            &crate::keys::key_arn(region, account, key_id),
+                            serde_json::json!({"keyId": key_id, "reason": "PendingDeletionWindowExpired"}),
+                        );
                     });
-                    crate::ops::rotation::rotate_due(store.as_ref(), now);
+                    crate::ops::rotation::rotate_due_with(store.as_ref(), now, |entry, kind| {
+                        let r = &entry.record;
+                        service_event(
+                            audit.as_ref(),
+                            "RotateKey",
+                            &r.account,
+                            &r.region,
+                            &r.arn,
+                            serde_json::json!({
+                                "keyId": r.key_id,
+                                "rotationType": kind.wire().as_str(),
+                                "keyMaterialId": r.material_id(r.current_version),
+                            }),
+                        );
+                    });
                     flush_usage(store.as_ref());
                 })
                 .await;

@@ -383,6 +383,10 @@ async fn material_ids_and_rotation_operations() {
 const BIN: &str = env!("CARGO_BIN_EXE_kms-core");
 
 fn spawn(data: &std::path::Path, clock_offset: f64) -> (Child, u16) {
+    spawn_with(data, clock_offset, &[])
+}
+
+fn spawn_with(data: &std::path::Path, clock_offset: f64, extra: &[&str]) -> (Child, u16) {
     let mut child = Command::new(BIN)
         .args([
             "--listen",
@@ -392,6 +396,7 @@ fn spawn(data: &std::path::Path, clock_offset: f64) -> (Child, u16) {
             "--data-dir",
         ])
         .arg(data)
+        .args(extra)
         .env("RUST_LOG", "info")
         .env("KMS_CORE_SWEEP_INTERVAL_MS", "200")
         .env("KMS_CORE_CLOCK_OFFSET_SECONDS", clock_offset.to_string())
@@ -509,8 +514,14 @@ async fn rotations_survive_kill_9_and_automatic_rotation_runs_when_due() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // 91 days later: the sweeper rotates automatically.
-    let (mut child, port) = spawn(dir.path(), 91.0 * DAY);
+    // 91 days later: the sweeper rotates automatically (a RotateKey
+    // service event in the audit log).
+    let audit = dir.path().join("audit.log");
+    let (mut child, port) = spawn_with(
+        dir.path(),
+        91.0 * DAY,
+        &["--audit-log", audit.to_str().unwrap()],
+    );
     let c = sdk(port);
     let mut fourth = third.clone();
     for _ in 0..100 {
@@ -521,6 +532,33 @@ async fn rotations_survive_kill_9_and_automatic_rotation_runs_when_due() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_ne!(fourth, third, "automatic rotation did not happen");
+    let mut event = None;
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        event = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|r| r["eventName"] == "RotateKey");
+        if event.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let event = event.expect("a RotateKey audit record");
+    assert_eq!(event["eventType"], "AwsServiceEvent");
+    assert_eq!(event["serviceEventDetails"]["rotationType"], "AUTOMATIC");
+    assert_eq!(
+        event["serviceEventDetails"]["keyMaterialId"],
+        fourth.as_str()
+    );
+    assert_eq!(
+        event["resources"][0]["ARN"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next(),
+        Some(id.as_str())
+    );
     let l = c.list_key_rotations().key_id(&id).send().await.unwrap();
     let kinds: Vec<_> = l
         .rotations()

@@ -24,7 +24,7 @@ use crate::keys::material::{
     MIN_ROTATION_PERIOD_DAYS,
 };
 use crate::keys::{KeyRecord, KeyState, Operation};
-use crate::store::{paginate, Refusal, Store, StoreError};
+use crate::store::{paginate, KeyEntry, Refusal, Store, StoreError};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The lifetime limit of on-demand rotations per key (configurable).
@@ -325,10 +325,25 @@ impl std::error::Error for NothingToDo {}
 /// The background rotator: every due automatic rotation and every
 /// on-demand rotation in progress; returns how many keys were rotated.
 pub fn rotate_due(store: &dyn Store, at: f64) -> usize {
+    rotate_due_with(store, at, |_, _| {})
+}
+
+/// [`rotate_due`], telling `rotated(key, kind)` of each rotation (the
+/// audit log's `RotateKey` service events).
+pub fn rotate_due_with(
+    store: &dyn Store,
+    at: f64,
+    mut rotated: impl FnMut(&KeyEntry, RotationKind),
+) -> usize {
     let mut n = 0;
     for (account, region, key_id) in store.due_for_rotation(at) {
         match rotate_one(store, &account, &region, &key_id, at) {
-            Ok(Rotated::Yes(_)) => n += 1,
+            Ok(Rotated::Yes(kind)) => {
+                n += 1;
+                if let Some(entry) = store.key(&account, &region, &key_id) {
+                    rotated(&entry, kind);
+                }
+            }
             Ok(Rotated::No) => {}
             Err(e) => tracing::warn!(%key_id, error = %e, "key rotation failed; will retry"),
         }
