@@ -476,6 +476,83 @@ impl Writer {
     }
 }
 
+/// The sink's counters as Prometheus counters (both servers export them).
+#[cfg(feature = "prometheus")]
+pub mod metrics {
+    use super::AuditSink;
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::registry::Registry;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::{Mutex, PoisonError};
+
+    /// Mirrors a sink's [`super::SinkStats`] into counters at scrape time.
+    #[derive(Default)]
+    pub struct AuditMetrics {
+        written: Counter,
+        lost: Counter,
+        refused: Counter,
+        write_failures: Counter,
+        /// The stats at the previous scrape.
+        last: Mutex<[u64; 4]>,
+        sink: Mutex<Option<AuditSink>>,
+    }
+
+    impl AuditMetrics {
+        /// Registers `<prefix>_audit_records_written_total` and the others.
+        pub fn register(&self, registry: &mut Registry) {
+            registry.register(
+                "audit_records_written",
+                "Audit records written to the audit log",
+                self.written.clone(),
+            );
+            registry.register(
+                "audit_records_lost",
+                "Audit records that could not be written",
+                self.lost.clone(),
+            );
+            registry.register(
+                "audit_refused_requests",
+                "Requests refused because the audit log could not be written (fail closed)",
+                self.refused.clone(),
+            );
+            registry.register(
+                "audit_write_failures",
+                "Failed audit log batch writes",
+                self.write_failures.clone(),
+            );
+        }
+
+        /// Mirrors this sink from now on.
+        pub fn watch(&self, sink: AuditSink) {
+            *self.sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(sink);
+        }
+
+        /// Brings the counters up to the sink's stats (call before encoding).
+        pub fn refresh(&self) {
+            let sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(sink) = sink.as_ref() else { return };
+            let s = sink.stats();
+            let now = [
+                s.written.load(Relaxed),
+                s.lost.load(Relaxed),
+                s.refused.load(Relaxed),
+                s.write_failures.load(Relaxed),
+            ];
+            let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            let counters = [
+                &self.written,
+                &self.lost,
+                &self.refused,
+                &self.write_failures,
+            ];
+            for ((c, n), l) in counters.iter().zip(now).zip(last.iter_mut()) {
+                c.inc_by(n.saturating_sub(*l));
+                *l = n.max(*l);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -314,6 +314,9 @@ fn main() -> anyhow::Result<()> {
             };
             let (sink, guard) = audit_sink::AuditSink::open(&cfg)
                 .with_context(|| format!("opening the audit log {}", path.display()))?;
+            if let Some(m) = kms.metrics() {
+                m.watch_audit(sink.clone());
+            }
             kms = kms.with_audit(sink);
             Some(guard)
         }

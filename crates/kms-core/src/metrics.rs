@@ -82,6 +82,7 @@ pub struct Metrics {
     xks_retries: Family<StoreLabels, Counter>,
     xks_throttle: Family<StoreLabels, Counter>,
     xks_states: Family<StateLabels, Gauge>,
+    audit: audit_sink::metrics::AuditMetrics,
 }
 
 impl Default for Metrics {
@@ -108,6 +109,8 @@ impl Metrics {
         let xks_retries = Family::<StoreLabels, Counter>::default();
         let xks_throttle = Family::<StoreLabels, Counter>::default();
         let xks_states = Family::<StateLabels, Gauge>::default();
+        let audit = audit_sink::metrics::AuditMetrics::default();
+        audit.register(&mut registry);
         registry.register(
             "build",
             "Version of this build",
@@ -183,7 +186,14 @@ impl Metrics {
             xks_retries,
             xks_throttle,
             xks_states,
+            audit,
         }
+    }
+
+    /// Mirrors the audit sink's counters (`kms_audit_records_written_total`
+    /// and the others).
+    pub fn watch_audit(&self, sink: audit_sink::AuditSink) {
+        self.audit.watch(sink);
     }
 
     /// Counts a finished request.
@@ -248,6 +258,7 @@ impl Metrics {
 
     /// The text exposition; `states` lists (custom key store id, state).
     pub fn encode(&self, states: &[(String, &'static str)]) -> String {
+        self.audit.refresh();
         self.xks_states.clear();
         for (id, state) in states {
             for s in STATES {

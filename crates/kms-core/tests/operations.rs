@@ -439,9 +439,15 @@ fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_scraped_and_parse_as_prometheus_text() {
     let metrics = Arc::new(kms_core::metrics::Metrics::new());
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, guard) =
+        audit_sink::AuditSink::open(&audit_sink::SinkConfig::new(dir.path().join("audit.log")))
+            .unwrap();
+    metrics.watch_audit(sink.clone());
     let kms = Kms::new(AuthMode::Development, Arc::new(MemoryStore::in_memory()))
         .unwrap()
-        .with_metrics(metrics);
+        .with_metrics(metrics)
+        .with_audit(sink);
     let handle = kms_core::server::start("127.0.0.1:0".parse().unwrap(), kms, None)
         .await
         .unwrap();
@@ -466,6 +472,8 @@ async fn metrics_are_scraped_and_parse_as_prometheus_text() {
     assert!(c.describe_key().key_id("alias/none").send().await.is_err());
     // Health checks are not counted as API requests.
     http_get(handle.addr, "/healthz").await;
+    // The audit writer gathers a batch for a few ms.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     use http_body_util::{BodyExt, Empty};
     let tcp = tokio::net::TcpStream::connect(maddr).await.unwrap();
@@ -517,7 +525,13 @@ async fn metrics_are_scraped_and_parse_as_prometheus_text() {
     assert_eq!(get("kms_requests_in_flight"), 0.0);
     assert!(text.contains("kms_build_info{version="));
     assert!(!text.contains(key.key_id()), "a key id became a label");
+    assert_eq!(get("kms_audit_records_written_total"), 3.0);
+    assert_eq!(get("kms_audit_records_lost_total"), 0.0);
+    assert_eq!(get("kms_audit_refused_requests_total"), 0.0);
     let _ = tx.send(());
     task.await.unwrap();
     handle.shutdown().await;
+    tokio::task::spawn_blocking(move || guard.close())
+        .await
+        .unwrap();
 }

@@ -69,16 +69,6 @@ struct ResultLabels {
     result: &'static str,
 }
 
-/// Counters mirrored from the audit sink at scrape time.
-#[derive(Default)]
-struct AuditMirror {
-    written: Counter,
-    lost: Counter,
-    refused: Counter,
-    write_failures: Counter,
-    last: Mutex<[u64; 4]>,
-}
-
 /// Every metric of the proxy.
 pub struct Metrics {
     registry: Registry,
@@ -92,9 +82,8 @@ pub struct Metrics {
     pool_in_use: Family<BackendLabels, Gauge>,
     pool_waiting: Family<BackendLabels, Gauge>,
     reloads: Family<ResultLabels, Counter>,
-    audit: AuditMirror,
+    audit: audit_sink::metrics::AuditMetrics,
     pools: Mutex<Vec<(String, Arc<dyn KeyManager>)>>,
-    audit_sink: Mutex<Option<audit_sink::AuditSink>>,
 }
 
 impl Default for Metrics {
@@ -117,7 +106,7 @@ impl Metrics {
         let pool_in_use = Family::<BackendLabels, Gauge>::default();
         let pool_waiting = Family::<BackendLabels, Gauge>::default();
         let reloads = Family::<ResultLabels, Counter>::default();
-        let audit = AuditMirror::default();
+        let audit = audit_sink::metrics::AuditMetrics::default();
         registry.register(
             "build",
             "Version of this build",
@@ -175,26 +164,7 @@ impl Metrics {
             "Configuration reloads (SIGHUP) by result",
             reloads.clone(),
         );
-        registry.register(
-            "audit_records_written",
-            "Audit records written to the audit log",
-            audit.written.clone(),
-        );
-        registry.register(
-            "audit_records_lost",
-            "Audit records that could not be written",
-            audit.lost.clone(),
-        );
-        registry.register(
-            "audit_refused_requests",
-            "Requests refused because the audit log could not be written (fail closed)",
-            audit.refused.clone(),
-        );
-        registry.register(
-            "audit_write_failures",
-            "Failed audit log batch writes",
-            audit.write_failures.clone(),
-        );
+        audit.register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -209,7 +179,6 @@ impl Metrics {
             reloads,
             audit,
             pools: Mutex::new(Vec::new()),
-            audit_sink: Mutex::new(None),
         }
     }
 
@@ -271,7 +240,7 @@ impl Metrics {
 
     /// Mirrors this sink's counters into the audit metrics.
     pub fn watch_audit(&self, sink: audit_sink::AuditSink) {
-        *lock(&self.audit_sink) = Some(sink);
+        self.audit.watch(sink);
     }
 
     /// The text exposition (OpenMetrics text, which Prometheus reads).
@@ -296,27 +265,7 @@ impl Metrics {
                 self.pool_waiting.get_or_create(&l).set(gauge(u.waiting));
             }
         }
-        if let Some(sink) = lock(&self.audit_sink).as_ref() {
-            use std::sync::atomic::Ordering::Relaxed;
-            let s = sink.stats();
-            let now = [
-                s.written.load(Relaxed),
-                s.lost.load(Relaxed),
-                s.refused.load(Relaxed),
-                s.write_failures.load(Relaxed),
-            ];
-            let mut last = lock(&self.audit.last);
-            let counters = [
-                &self.audit.written,
-                &self.audit.lost,
-                &self.audit.refused,
-                &self.audit.write_failures,
-            ];
-            for ((c, n), l) in counters.iter().zip(now).zip(last.iter_mut()) {
-                c.inc_by(n.saturating_sub(*l));
-                *l = n.max(*l);
-            }
-        }
+        self.audit.refresh();
     }
 
     fn backend_call<T>(
