@@ -1,45 +1,15 @@
 //! Durability: keys, aliases and ciphertexts survive `kill -9` of the
 //! real binary and a restart on the same data directory.
 
+mod common;
+
 use aws_credential_types::Credentials;
 use aws_sdk_kms::config::{BehaviorVersion, Region};
 use aws_sdk_kms::primitives::Blob;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_kms-core");
+use std::process::Child;
 
 fn spawn(data: &std::path::Path) -> (Child, u16) {
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("addr=").nth(1) {
-                if line.contains("kms-core listening") {
-                    let port = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .rsplit(':')
-                        .next()
-                        .unwrap();
-                    let _ = tx.send(port.parse::<u16>().unwrap());
-                }
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("kms-core did not start");
-    (child, port)
+    common::spawn_binary(&["--data-dir".as_ref(), data.as_os_str()], &[])
 }
 
 fn client(port: u16) -> aws_sdk_kms::Client {

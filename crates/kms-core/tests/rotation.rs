@@ -15,8 +15,7 @@ use aws_sdk_kms::types::{
     IncludeKeyMaterial, KeyMaterialState, KeySpec, KeyUsageType, RotationType,
 };
 use common::{client, code, start_dev};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 const DAY: f64 = 86_400.0;
@@ -380,51 +379,26 @@ async fn material_ids_and_rotation_operations() {
     h.shutdown().await;
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_kms-core");
-
 fn spawn(data: &std::path::Path, clock_offset: f64) -> (Child, u16) {
     spawn_with(data, clock_offset, &[])
 }
 
 fn spawn_with(data: &std::path::Path, clock_offset: f64, extra: &[&str]) -> (Child, u16) {
-    let mut child = Command::new(BIN)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--on-demand-rotation-limit",
-            "2",
-            "--data-dir",
-        ])
-        .arg(data)
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .env("KMS_CORE_SWEEP_INTERVAL_MS", "200")
-        .env("KMS_CORE_CLOCK_OFFSET_SECONDS", clock_offset.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("kms-core listening") {
-                if let Some(rest) = line.split("addr=").nth(1) {
-                    let port = rest
-                        .split_whitespace()
-                        .next()
-                        .and_then(|a| a.rsplit(':').next())
-                        .and_then(|p| p.parse::<u16>().ok());
-                    if let Some(p) = port {
-                        let _ = tx.send(p);
-                    }
-                }
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("kms-core did not start");
-    (child, port)
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--on-demand-rotation-limit".as_ref(),
+        "2".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let offset = clock_offset.to_string();
+    common::spawn_binary(
+        &args,
+        &[
+            ("KMS_CORE_SWEEP_INTERVAL_MS", "200"),
+            ("KMS_CORE_CLOCK_OFFSET_SECONDS", &offset),
+        ],
+    )
 }
 
 fn sdk(port: u16) -> aws_sdk_kms::Client {

@@ -41,3 +41,42 @@ pub fn client(addr: std::net::SocketAddr, ak: &str, sk: &str, region: &str) -> a
 pub fn code<E: ProvideErrorMetadata, R>(e: aws_sdk_kms::error::SdkError<E, R>) -> String {
     ProvideErrorMetadata::code(&e).unwrap_or("?").to_owned()
 }
+
+/// The kms-core binary on 127.0.0.1:0 with `args` and `envs` (RUST_LOG
+/// is info); returns it with the port it logged.
+pub fn spawn_binary(
+    args: &[&std::ffi::OsStr],
+    envs: &[(&str, &str)],
+) -> (std::process::Child, u16) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kms-core"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !line.contains("kms-core listening") {
+                continue;
+            }
+            let port = line
+                .split("addr=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse::<u16>().ok());
+            if let Some(p) = port {
+                let _ = tx.send(p);
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("kms-core did not start");
+    (child, port)
+}
