@@ -386,15 +386,26 @@ fn main() -> anyhow::Result<()> {
         let mut term = signal(SignalKind::terminate())?;
         loop {
             tokio::select! {
-                _ = hup.recv() => match &cli.credentials {
-                    Some(path) => match load_auth(path) {
-                        Ok(auth) => {
-                            handle.kms.reload_auth(auth);
-                            tracing::info!(file = %path.display(), "credentials reloaded");
+                _ = hup.recv() => {
+                    match &cli.credentials {
+                        Some(path) => match load_auth(path) {
+                            Ok(auth) => {
+                                handle.kms.reload_auth(auth);
+                                tracing::info!(file = %path.display(), "credentials reloaded");
+                            }
+                            Err(e) => tracing::error!(error = format!("{e:#}"), "credentials reload failed; keeping the current ones"),
+                        },
+                        None => tracing::info!("SIGHUP: no --credentials file to reload (development mode)"),
+                    }
+                    if let Some(path) = &cli.xks_config {
+                        match kms_core::xks::XksSettings::load(path) {
+                            Ok(settings) => {
+                                let n = handle.kms.reload_xks_settings(settings);
+                                tracing::info!(file = %path.display(), stores = n, "external key store TLS settings reloaded");
+                            }
+                            Err(e) => tracing::error!(error = %e, file = %path.display(), "external key store settings reload failed; keeping the current ones"),
                         }
-                        Err(e) => tracing::error!(error = format!("{e:#}"), "credentials reload failed; keeping the current ones"),
-                    },
-                    None => tracing::info!("SIGHUP: no --credentials file to reload (development mode)"),
+                    }
                 },
                 _ = term.recv() => break,
                 _ = tokio::signal::ctrl_c() => break,

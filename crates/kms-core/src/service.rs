@@ -76,6 +76,14 @@ impl Kms {
         self
     }
 
+    /// New external key store settings (SIGHUP): connected stores get
+    /// clients with the new TLS trust and client identity without being
+    /// disconnected. Returns how many stores' clients were replaced.
+    pub fn reload_xks_settings(&self, settings: crate::xks::XksSettings) -> usize {
+        let records = self.store.all_custom_key_stores();
+        self.xks.reload_settings(settings, &records)
+    }
+
     /// Counts requests and XKS calls in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Kms {
         self.xks.set_metrics(Arc::clone(&metrics));

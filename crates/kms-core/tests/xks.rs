@@ -796,3 +796,37 @@ principal_arn = "arn:aws:iam::444455556666:user/Grace"
     let back = alice.decrypt().ciphertext_blob(ct).send().await.unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref(), b"guarded");
 }
+
+/// SIGHUP's reload of the external key store TLS settings reaches
+/// connected stores without a disconnect: a CA that does not sign the
+/// proxy's certificate makes calls fail at once, the right one heals them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xks_tls_settings_reload_reaches_connected_stores() {
+    let env = Env::start().await;
+    let (id, key) = env.connected_key("reload", KEY_1).await;
+    let c = &env.sdk;
+    let encrypt = || {
+        c.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(b"tls".to_vec()))
+            .send()
+    };
+    encrypt().await.unwrap();
+    let other = xks_proxy::pki::Ca::new("another CA").unwrap();
+    assert_eq!(
+        env.kms
+            .kms
+            .reload_xks_settings(env.settings_trusting(&other)),
+        1
+    );
+    let e = encrypt().await.unwrap_err();
+    assert_ne!(e.code(), None, "{e:?}");
+    assert_eq!(
+        env.kms
+            .kms
+            .reload_xks_settings(env.settings_trusting(&env.ca)),
+        1
+    );
+    encrypt().await.unwrap();
+    assert_eq!(env.state(&id).await.0, "CONNECTED");
+}

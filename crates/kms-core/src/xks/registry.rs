@@ -52,7 +52,8 @@ pub struct Conn {
 pub struct WrongState(pub &'static str);
 
 pub struct Registry {
-    settings: XksSettings,
+    /// Replaced whole on SIGHUP ([`Registry::reload_settings`]).
+    settings: ArcSwap<XksSettings>,
     conns: ArcSwap<HashMap<String, Arc<Conn>>>,
     generation: AtomicU64,
     /// Serializes management changes of the map (readers never wait).
@@ -70,7 +71,7 @@ fn now() -> f64 {
 impl Registry {
     pub fn new(settings: XksSettings) -> Arc<Registry> {
         Arc::new(Registry {
-            settings,
+            settings: ArcSwap::from_pointee(settings),
             conns: ArcSwap::from_pointee(HashMap::new()),
             generation: AtomicU64::new(1),
             writer: std::sync::Mutex::new(()),
@@ -98,8 +99,38 @@ impl Registry {
             .collect()
     }
 
-    pub fn settings(&self) -> &XksSettings {
-        &self.settings
+    pub fn settings(&self) -> Arc<XksSettings> {
+        self.settings.load_full()
+    }
+
+    /// New TLS trust, client identities and time budget (SIGHUP): every
+    /// connected store of `records` gets a client built with them (calls in
+    /// flight finish on the old one); a store whose new client cannot be
+    /// built keeps its old one, logged. Returns how many were replaced.
+    pub fn reload_settings(
+        &self,
+        settings: XksSettings,
+        records: &[CustomKeyStoreRecord],
+    ) -> usize {
+        self.settings.store(Arc::new(settings));
+        let mut replaced = 0;
+        for r in records {
+            if self.conn(&r.id).map(|c| c.state) != Some(ConnState::Connected) {
+                continue;
+            }
+            match self.build_client(r) {
+                Ok(client) => {
+                    self.replace_client(&r.id, client);
+                    replaced += 1;
+                }
+                Err(code) => tracing::error!(
+                    custom_key_store_id = %r.id,
+                    error = code,
+                    "new XKS settings do not build a client for this store; it keeps the old one"
+                ),
+            }
+        }
+        replaced
     }
 
     /// The connection of store `id`, if not DISCONNECTED. Hot path.
@@ -149,7 +180,8 @@ impl Registry {
     /// The XKS client configuration of a store, with kms-core's TLS trust
     /// for its endpoint.
     pub fn client_config(&self, r: &CustomKeyStoreRecord) -> Result<XksClientConfig, String> {
-        let trust = self.settings.trust_for(&r.uri_endpoint).ok_or_else(|| {
+        let settings = self.settings.load();
+        let trust = settings.trust_for(&r.uri_endpoint).ok_or_else(|| {
             format!(
                 "no TLS trust is configured for {} (see --xks-config)",
                 r.uri_endpoint
@@ -163,7 +195,7 @@ impl Registry {
             r.secret_access_key.as_str(),
             trust.ca_pem.clone(),
         )
-        .with_budget(self.settings.attempt_timeout, self.settings.deadline);
+        .with_budget(settings.attempt_timeout, settings.deadline);
         if let Some(id) = &trust.client_identity {
             c = c.with_client_identity(id.cert_pem.clone(), id.key_pem.to_vec());
         }
@@ -315,7 +347,7 @@ async fn connect_task(registry: Weak<Registry>, record: CustomKeyStoreRecord, ge
                 c.client = Some(client);
                 c.health = Some(health);
             }) {
-                let interval = reg.settings.health_interval;
+                let interval = reg.settings.load().health_interval;
                 drop(reg);
                 health_poller(registry, record.id, generation, interval).await;
             }

@@ -304,6 +304,17 @@ impl Env {
         }
     }
 
+    /// kms-core's settings trusting `ca`, with kms-core's client certificate.
+    pub fn settings_trusting(&self, ca: &Ca) -> XksSettings {
+        XksSettings::default().with_default_trust(
+            ca.cert_pem().into_bytes(),
+            Some(ClientCert {
+                cert_pem: self.kms_client_cert.cert_pem.as_bytes().to_vec(),
+                key_pem: Zeroizing::new(self.kms_client_cert.key_pem.as_bytes().to_vec()),
+            }),
+        )
+    }
+
     /// `https://localhost:<proxy port>`.
     pub fn endpoint(&self) -> String {
         format!("https://localhost:{}", self.proxy_addr.port())
