@@ -10,10 +10,12 @@
 pub mod limits;
 mod lograte;
 mod registry;
+pub mod stats;
 pub mod tls;
 
 pub use limits::{ClientKey, ConnectionLimits};
 pub use lograte::LOG_PERIOD;
+pub use stats::ShellStats;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -101,6 +103,30 @@ pub async fn serve<H, Fut>(
     H: Fn(Request<Body>, SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
+    serve_counted(
+        listener,
+        tls,
+        limits,
+        Arc::new(ShellStats::default()),
+        shutdown,
+        handler,
+    )
+    .await
+}
+
+/// [`serve`], counting connections and TLS handshake failures in `stats`
+/// (a server's metrics read them).
+pub async fn serve_counted<H, Fut>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    limits: ShellLimits,
+    stats: Arc<ShellStats>,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) where
+    H: Fn(Request<Body>, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     let handler = Arc::new(handler);
     let conn_limits = Arc::new(limits.connections.clone());
     let nofile = open_file_limit();
@@ -160,6 +186,7 @@ pub async fn serve<H, Fut>(
         let admitted = match registry.admit(peer.ip()) {
             Ok(a) => a,
             Err(reason) => {
+                stats.refused();
                 if let Some(suppressed) = refuse_log.allow(Instant::now()) {
                     tracing::warn!(%peer, %reason, suppressed, "connection refused");
                 }
@@ -177,6 +204,7 @@ pub async fn serve<H, Fut>(
             admitted,
             Arc::clone(&conn_limits),
             stop_rx.clone(),
+            stats.opened(),
         ));
     }
     drop(listener);
@@ -207,6 +235,7 @@ async fn connection<H, Fut>(
     admitted: Admitted,
     limits: Arc<ConnectionLimits>,
     stop: tokio::sync::watch::Receiver<bool>,
+    open: stats::OpenConnection,
 ) where
     H: Fn(Request<Body>, SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
@@ -240,10 +269,12 @@ async fn connection<H, Fut>(
                 r = handshake => match r {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
+                        open.stats().handshake_failed();
                         tracing::info!(%peer, error = %e, "TLS handshake failed");
                         return;
                     }
                     Err(_) => {
+                        open.stats().handshake_timed_out();
                         tracing::debug!(%peer, "TLS handshake timed out");
                         return;
                     }
@@ -256,6 +287,7 @@ async fn connection<H, Fut>(
         None => serve_connection(&builder, TokioIo::new(stream), svc, watch, peer).await,
     }
     drop(admitted);
+    drop(open);
 }
 
 /// What ends a connection besides the peer.

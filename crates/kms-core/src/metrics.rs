@@ -17,6 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Latency buckets in seconds: 50 µs to 10 s.
@@ -83,6 +84,8 @@ pub struct Metrics {
     xks_throttle: Family<StoreLabels, Counter>,
     xks_states: Family<StateLabels, Gauge>,
     audit: audit_sink::metrics::AuditMetrics,
+    shell: Arc<http_shell::ShellStats>,
+    shell_metrics: http_shell::stats::ShellMetrics,
 }
 
 impl Default for Metrics {
@@ -111,6 +114,8 @@ impl Metrics {
         let xks_states = Family::<StateLabels, Gauge>::default();
         let audit = audit_sink::metrics::AuditMetrics::default();
         audit.register(&mut registry);
+        let shell_metrics = http_shell::stats::ShellMetrics::default();
+        shell_metrics.register(&mut registry);
         registry.register(
             "build",
             "Version of this build",
@@ -187,7 +192,15 @@ impl Metrics {
             xks_throttle,
             xks_states,
             audit,
+            shell: Arc::new(http_shell::ShellStats::default()),
+            shell_metrics,
         }
+    }
+
+    /// Where the API listener counts connections and TLS handshake
+    /// failures (`kms_open_connections`, `kms_tls_handshake_failures_total`...).
+    pub fn shell_stats(&self) -> Arc<http_shell::ShellStats> {
+        Arc::clone(&self.shell)
     }
 
     /// Mirrors the audit sink's counters (`kms_audit_records_written_total`
@@ -259,6 +272,7 @@ impl Metrics {
     /// The text exposition; `states` lists (custom key store id, state).
     pub fn encode(&self, states: &[(String, &'static str)]) -> String {
         self.audit.refresh();
+        self.shell_metrics.refresh(&self.shell);
         self.xks_states.clear();
         for (id, state) in states {
             for s in STATES {

@@ -144,10 +144,14 @@ pub async fn start(
     let shell_limits = limits.clone();
     let over_tls = tls.is_some();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let task = tokio::spawn(http_shell::serve(
+    let stats = kms
+        .metrics()
+        .map_or_else(Default::default, |m| m.shell_stats());
+    let task = tokio::spawn(http_shell::serve_counted(
         listener,
         acceptor,
         shell_limits,
+        stats,
         async {
             let _ = rx.await;
         },

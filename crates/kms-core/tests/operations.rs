@@ -526,6 +526,9 @@ async fn metrics_are_scraped_and_parse_as_prometheus_text() {
     assert!(text.contains("kms_build_info{version="));
     assert!(!text.contains(key.key_id()), "a key id became a label");
     assert_eq!(get("kms_audit_records_written_total"), 3.0);
+    // The SDK client's keep-alive connection (plain HTTP: no handshakes).
+    assert!(get("kms_open_connections") >= 1.0);
+    assert_eq!(get("kms_tls_handshake_failures_total"), 0.0);
     assert_eq!(get("kms_audit_records_lost_total"), 0.0);
     assert_eq!(get("kms_audit_refused_requests_total"), 0.0);
     let _ = tx.send(());

@@ -84,6 +84,8 @@ pub struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     audit: audit_sink::metrics::AuditMetrics,
     pools: Mutex<Vec<(String, Arc<dyn KeyManager>)>>,
+    shell: Arc<http_shell::ShellStats>,
+    shell_metrics: http_shell::stats::ShellMetrics,
 }
 
 impl Default for Metrics {
@@ -165,6 +167,8 @@ impl Metrics {
             reloads.clone(),
         );
         audit.register(&mut registry);
+        let shell_metrics = http_shell::stats::ShellMetrics::default();
+        shell_metrics.register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -179,6 +183,8 @@ impl Metrics {
             reloads,
             audit,
             pools: Mutex::new(Vec::new()),
+            shell: Arc::new(http_shell::ShellStats::default()),
+            shell_metrics,
         }
     }
 
@@ -266,6 +272,13 @@ impl Metrics {
             }
         }
         self.audit.refresh();
+        self.shell_metrics.refresh(&self.shell);
+    }
+
+    /// Where the XKS listener counts connections and TLS handshake
+    /// failures (`xks_proxy_tls_handshake_failures_total`...).
+    pub fn shell_stats(&self) -> Arc<http_shell::ShellStats> {
+        Arc::clone(&self.shell)
     }
 
     fn backend_call<T>(

@@ -36,21 +36,32 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let shell_limits = limits.clone();
+    let stats = observers
+        .metrics
+        .as_ref()
+        .map_or_else(Default::default, |m| m.shell_stats());
     let observers = Arc::new(observers);
-    http_shell::serve(listener, tls, shell_limits, shutdown, move |req, peer| {
-        let proxy = Arc::clone(&proxy);
-        let limits = limits.clone();
-        let observers = Arc::clone(&observers);
-        let request_id = new_request_id();
-        // Every line logged while handling the request carries its id.
-        let span = tracing::info_span!(
-            "request",
-            request_id = %request_id,
-            kms_request_id = tracing::field::Empty
-        );
-        async move { handle(&proxy, &limits, &observers, &request_id, peer, req).await }
-            .instrument(span)
-    })
+    http_shell::serve_counted(
+        listener,
+        tls,
+        shell_limits,
+        stats,
+        shutdown,
+        move |req, peer| {
+            let proxy = Arc::clone(&proxy);
+            let limits = limits.clone();
+            let observers = Arc::clone(&observers);
+            let request_id = new_request_id();
+            // Every line logged while handling the request carries its id.
+            let span = tracing::info_span!(
+                "request",
+                request_id = %request_id,
+                kms_request_id = tracing::field::Empty
+            );
+            async move { handle(&proxy, &limits, &observers, &request_id, peer, req).await }
+                .instrument(span)
+        },
+    )
     .await
 }
 

@@ -213,6 +213,19 @@ async fn audit_records_and_metrics() {
     .assert_error(403, "AccessDeniedException");
     env.call("/nowhere/kms/xks/v1/health", json!({})).await;
 
+    // A failed TLS handshake (plain HTTP on the TLS port) is counted.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(env.handle.addr)
+            .await
+            .unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf).await;
+    }
+
     // Metrics, scraped with a real client and parsed.
     let maddr = env.handle.metrics_addr.expect("metrics listener");
     let (status, ctype, text) = http_get(maddr, "/metrics").await;
@@ -232,6 +245,10 @@ async fn audit_records_and_metrics() {
         get(r#"xks_proxy_requests_total{operation="Encrypt",key_store="a",outcome="success"}"#),
         1.0
     );
+    assert_eq!(get("xks_proxy_tls_handshake_failures_total"), 1.0);
+    assert_eq!(get("xks_proxy_tls_handshake_timeouts_total"), 0.0);
+    assert_eq!(types["xks_proxy_open_connections"], "gauge");
+    assert!(get("xks_proxy_open_connections") >= 0.0);
     assert_eq!(
         get(
             r#"xks_proxy_requests_total{operation="Encrypt",key_store="a",outcome="AuthenticationFailedException"}"#
