@@ -83,6 +83,7 @@ pub struct Metrics {
     xks_retries: Family<StoreLabels, Counter>,
     xks_throttle: Family<StoreLabels, Counter>,
     xks_states: Family<StateLabels, Gauge>,
+    xks_credential_age: Family<StoreLabels, Gauge>,
     audit: audit_sink::metrics::AuditMetrics,
     shell: Arc<http_shell::ShellStats>,
     shell_metrics: http_shell::stats::ShellMetrics,
@@ -112,6 +113,7 @@ impl Metrics {
         let xks_retries = Family::<StoreLabels, Counter>::default();
         let xks_throttle = Family::<StoreLabels, Counter>::default();
         let xks_states = Family::<StateLabels, Gauge>::default();
+        let xks_credential_age = Family::<StoreLabels, Gauge>::default();
         let audit = audit_sink::metrics::AuditMetrics::default();
         audit.register(&mut registry);
         let shell_metrics = http_shell::stats::ShellMetrics::default();
@@ -173,6 +175,12 @@ impl Metrics {
             "XKS calls throttled by the proxy (CloudWatch ExternalKeyStoreThrottle)",
             xks_throttle.clone(),
         );
+        registry.register_with_unit(
+            "xks_proxy_credential_age",
+            "Time since the proxy credential of each custom key store was set (CloudWatch XksProxyCredentialAge)",
+            Unit::Seconds,
+            xks_credential_age.clone(),
+        );
         registry.register(
             "xks_external_key_manager_states",
             "1 for the current connection state of each custom key store (CloudWatch XksExternalKeyManagerStates)",
@@ -191,6 +199,7 @@ impl Metrics {
             xks_retries,
             xks_throttle,
             xks_states,
+            xks_credential_age,
             audit,
             shell: Arc::new(http_shell::ShellStats::default()),
             shell_metrics,
@@ -269,9 +278,23 @@ impl Metrics {
         }
     }
 
-    /// The text exposition; `states` lists (custom key store id, state).
-    pub fn encode(&self, states: &[(String, &'static str)]) -> String {
+    /// The text exposition; `states` lists (custom key store id, state),
+    /// `credential_ages` (custom key store id, seconds since its proxy
+    /// credential was set).
+    pub fn encode(
+        &self,
+        states: &[(String, &'static str)],
+        credential_ages: &[(String, f64)],
+    ) -> String {
         self.audit.refresh();
+        self.xks_credential_age.clear();
+        for (id, age) in credential_ages {
+            self.xks_credential_age
+                .get_or_create(&StoreLabels {
+                    custom_key_store_id: id.clone(),
+                })
+                .set(age.max(0.0) as i64);
+        }
         self.shell_metrics.refresh(&self.shell);
         self.xks_states.clear();
         for (id, state) in states {
@@ -309,13 +332,17 @@ mod tests {
     fn names_follow_prometheus_conventions() {
         let m = Metrics::new();
         m.request("Encrypt", "success", Duration::from_micros(40));
-        let text = m.encode(&[("cks-1234567890abcdef0".into(), "CONNECTED")]);
+        let text = m.encode(
+            &[("cks-1234567890abcdef0".into(), "CONNECTED")],
+            &[("cks-1234567890abcdef0".into(), 86_400.5)],
+        );
         for want in [
             "kms_build_info{version=",
             "kms_requests_total{operation=\"Encrypt\",outcome=\"success\"} 1",
             "kms_request_duration_seconds_bucket{le=\"0.00005\",operation=\"Encrypt\"} 1",
             "kms_xks_external_key_manager_states{custom_key_store_id=\"cks-1234567890abcdef0\",state=\"CONNECTED\"} 1",
             "kms_xks_external_key_manager_states{custom_key_store_id=\"cks-1234567890abcdef0\",state=\"FAILED\"} 0",
+            "kms_xks_proxy_credential_age_seconds{custom_key_store_id=\"cks-1234567890abcdef0\"} 86400",
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }

@@ -62,6 +62,16 @@ fn sweep_interval() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_millis)
 }
 
+/// Seconds since each custom key store's proxy credential was set.
+fn credential_ages(kms: &Kms) -> Vec<(String, f64)> {
+    let now = crate::clock::now();
+    kms.store()
+        .all_custom_key_stores()
+        .iter()
+        .map(|r| (r.id.clone(), now - r.credential_set_at()))
+        .collect()
+}
+
 /// Writes the audit record of a background event (from a blocking
 /// thread); a lost record is logged.
 fn service_event(
@@ -284,7 +294,7 @@ pub async fn serve_metrics(
                 ("/metrics", Some(m)) if req.method() == http::Method::GET => (
                     StatusCode::OK,
                     METRICS_CONTENT_TYPE,
-                    m.encode(&kms.xks().states()),
+                    m.encode(&kms.xks().states(), &credential_ages(&kms)),
                 ),
                 _ => (
                     StatusCode::NOT_FOUND,

@@ -830,3 +830,35 @@ async fn xks_tls_settings_reload_reaches_connected_stores() {
     encrypt().await.unwrap();
     assert_eq!(env.state(&id).await.0, "CONNECTED");
 }
+
+/// The credential date behind `kms_xks_proxy_credential_age_seconds`
+/// (CloudWatch's XksProxyCredentialAge) moves only when the credential
+/// changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_date_follows_credential_changes() {
+    let env = Env::start().await;
+    let id = env.create_store("credential-age", PATH_MAIN).await;
+    let record = || {
+        env.store
+            .all_custom_key_stores()
+            .into_iter()
+            .find(|r| r.id == id)
+            .unwrap()
+    };
+    let first = record();
+    assert_eq!(first.credential_set_at(), first.creation_date);
+    env.update_store(&id)
+        .new_custom_key_store_name("renamed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(record().credential_date, first.credential_date);
+    env.proxy_credentials(&[(AKID_A, SECRET_A), (AKID_B, SECRET_B)]);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    env.update_store(&id)
+        .xks_proxy_authentication_credential(Env::credential(AKID_B, SECRET_B))
+        .send()
+        .await
+        .unwrap();
+    assert!(record().credential_date > first.credential_date);
+}

@@ -238,12 +238,14 @@ pub async fn create(
             )
         })?;
     let (account, region) = ns(ctx);
+    let created = now();
     let record = CustomKeyStoreRecord {
         id: new_id()?,
         account: account.to_owned(),
         region: region.to_owned(),
         name: req.custom_key_store_name.clone(),
-        creation_date: now(),
+        creation_date: created,
+        credential_date: created,
         store_type: EXTERNAL_KEY_STORE.to_owned(),
         uri_endpoint,
         uri_path,
@@ -442,6 +444,9 @@ pub async fn update(ctx: &Ctx<'_>, req: UpdateCustomKeyStoreRequest) -> Result<(
         next.name.clone_from(n);
     }
     if let Some((ak, sk)) = credential(&req.xks_proxy_authentication_credential) {
+        if ak != current.access_key_id || sk != current.secret_access_key {
+            next.credential_date = now();
+        }
         next.access_key_id = ak;
         next.secret_access_key = sk;
     }

@@ -28,11 +28,28 @@ pub struct CustomKeyStoreRecord {
     /// `PUBLIC_ENDPOINT`.
     pub connectivity: String,
     pub access_key_id: String,
+    /// Epoch seconds the current proxy credential was set (CreateCustomKeyStore,
+    /// or UpdateCustomKeyStore changing it); 0 in records written before it
+    /// was kept (the creation date counts then). CloudWatch's
+    /// `XksProxyCredentialAge`.
+    #[serde(default)]
+    pub credential_date: f64,
     #[serde(skip)]
     pub secret_access_key: Zeroizing<String>,
     /// Set by ConnectCustomKeyStore, cleared by DisconnectCustomKeyStore:
     /// a restarted kms-core reconnects the stores that have it.
     pub connect_requested: bool,
+}
+
+impl CustomKeyStoreRecord {
+    /// When the current proxy credential was set.
+    pub fn credential_set_at(&self) -> f64 {
+        if self.credential_date > 0.0 {
+            self.credential_date
+        } else {
+            self.creation_date
+        }
+    }
 }
 
 impl std::fmt::Debug for CustomKeyStoreRecord {
