@@ -17,6 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +85,7 @@ pub struct Metrics {
     xks_throttle: Family<StoreLabels, Counter>,
     xks_states: Family<StateLabels, Gauge>,
     xks_credential_age: Family<StoreLabels, Gauge>,
+    xks_certificate_days: Family<StoreLabels, Gauge<f64, AtomicU64>>,
     audit: audit_sink::metrics::AuditMetrics,
     shell: Arc<http_shell::ShellStats>,
     shell_metrics: http_shell::stats::ShellMetrics,
@@ -114,6 +116,12 @@ impl Metrics {
         let xks_throttle = Family::<StoreLabels, Counter>::default();
         let xks_states = Family::<StateLabels, Gauge>::default();
         let xks_credential_age = Family::<StoreLabels, Gauge>::default();
+        let xks_certificate_days = Family::<StoreLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "xks_proxy_certificate_days_to_expire",
+            "Days until the proxy's TLS certificate expires, read at each health check (CloudWatch XksProxyCertificateDaysToExpire)",
+            xks_certificate_days.clone(),
+        );
         let audit = audit_sink::metrics::AuditMetrics::default();
         audit.register(&mut registry);
         let shell_metrics = http_shell::stats::ShellMetrics::default();
@@ -200,6 +208,7 @@ impl Metrics {
             xks_throttle,
             xks_states,
             xks_credential_age,
+            xks_certificate_days,
             audit,
             shell: Arc::new(http_shell::ShellStats::default()),
             shell_metrics,
@@ -278,33 +287,34 @@ impl Metrics {
         }
     }
 
-    /// The text exposition; `states` lists (custom key store id, state),
-    /// `credential_ages` (custom key store id, seconds since its proxy
-    /// credential was set).
-    pub fn encode(
-        &self,
-        states: &[(String, &'static str)],
-        credential_ages: &[(String, f64)],
-    ) -> String {
+    /// The text exposition, with these custom key stores' gauges.
+    pub fn encode(&self, stores: &[StoreReport]) -> String {
         self.audit.refresh();
-        self.xks_credential_age.clear();
-        for (id, age) in credential_ages {
-            self.xks_credential_age
-                .get_or_create(&StoreLabels {
-                    custom_key_store_id: id.clone(),
-                })
-                .set(age.max(0.0) as i64);
-        }
         self.shell_metrics.refresh(&self.shell);
         self.xks_states.clear();
-        for (id, state) in states {
-            for s in STATES {
-                self.xks_states
-                    .get_or_create(&StateLabels {
-                        custom_key_store_id: id.clone(),
-                        state: s,
-                    })
-                    .set(i64::from(s == *state));
+        self.xks_credential_age.clear();
+        self.xks_certificate_days.clear();
+        for r in stores {
+            let store = StoreLabels {
+                custom_key_store_id: r.id.clone(),
+            };
+            if let Some(state) = r.state {
+                for s in STATES {
+                    self.xks_states
+                        .get_or_create(&StateLabels {
+                            custom_key_store_id: r.id.clone(),
+                            state: s,
+                        })
+                        .set(i64::from(s == state));
+                }
+            }
+            if let Some(age) = r.credential_age_seconds {
+                self.xks_credential_age
+                    .get_or_create(&store)
+                    .set(age.max(0.0) as i64);
+            }
+            if let Some(days) = r.certificate_days_to_expire {
+                self.xks_certificate_days.get_or_create(&store).set(days);
             }
         }
         let mut out = String::new();
@@ -313,6 +323,16 @@ impl Metrics {
         }
         out
     }
+}
+
+/// What a scrape reports of one custom key store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreReport {
+    pub id: String,
+    /// The connection state, when the store has a connection.
+    pub state: Option<&'static str>,
+    pub credential_age_seconds: Option<f64>,
+    pub certificate_days_to_expire: Option<f64>,
 }
 
 /// Decrements the in-flight gauge on drop.
@@ -332,10 +352,12 @@ mod tests {
     fn names_follow_prometheus_conventions() {
         let m = Metrics::new();
         m.request("Encrypt", "success", Duration::from_micros(40));
-        let text = m.encode(
-            &[("cks-1234567890abcdef0".into(), "CONNECTED")],
-            &[("cks-1234567890abcdef0".into(), 86_400.5)],
-        );
+        let text = m.encode(&[StoreReport {
+            id: "cks-1234567890abcdef0".into(),
+            state: Some("CONNECTED"),
+            credential_age_seconds: Some(86_400.5),
+            certificate_days_to_expire: Some(364.5),
+        }]);
         for want in [
             "kms_build_info{version=",
             "kms_requests_total{operation=\"Encrypt\",outcome=\"success\"} 1",
@@ -343,6 +365,7 @@ mod tests {
             "kms_xks_external_key_manager_states{custom_key_store_id=\"cks-1234567890abcdef0\",state=\"CONNECTED\"} 1",
             "kms_xks_external_key_manager_states{custom_key_store_id=\"cks-1234567890abcdef0\",state=\"FAILED\"} 0",
             "kms_xks_proxy_credential_age_seconds{custom_key_store_id=\"cks-1234567890abcdef0\"} 86400",
+            "kms_xks_proxy_certificate_days_to_expire{custom_key_store_id=\"cks-1234567890abcdef0\"} 364.5",
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }

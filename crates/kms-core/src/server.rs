@@ -62,13 +62,26 @@ fn sweep_interval() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_millis)
 }
 
-/// Seconds since each custom key store's proxy credential was set.
-fn credential_ages(kms: &Kms) -> Vec<(String, f64)> {
+/// The custom key stores' gauges: connection state, credential age,
+/// days until the proxy's certificate expires.
+fn store_reports(kms: &Kms) -> Vec<crate::metrics::StoreReport> {
     let now = crate::clock::now();
+    let registry = kms.xks();
     kms.store()
         .all_custom_key_stores()
         .iter()
-        .map(|r| (r.id.clone(), now - r.credential_set_at()))
+        .map(|r| {
+            let conn = registry.conn(&r.id);
+            crate::metrics::StoreReport {
+                id: r.id.clone(),
+                state: conn.as_ref().map(|_| registry.describe(&r.id).0),
+                credential_age_seconds: Some(now - r.credential_set_at()),
+                certificate_days_to_expire: conn
+                    .as_ref()
+                    .and_then(|c| c.health.as_ref()?.certificate_not_after)
+                    .map(|t| (t as f64 - now) / 86_400.0),
+            }
+        })
         .collect()
 }
 
@@ -294,7 +307,7 @@ pub async fn serve_metrics(
                 ("/metrics", Some(m)) if req.method() == http::Method::GET => (
                     StatusCode::OK,
                     METRICS_CONTENT_TYPE,
-                    m.encode(&kms.xks().states(), &credential_ages(&kms)),
+                    m.encode(&store_reports(&kms)),
                 ),
                 _ => (
                     StatusCode::NOT_FOUND,

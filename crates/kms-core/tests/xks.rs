@@ -862,3 +862,23 @@ async fn credential_date_follows_credential_changes() {
         .unwrap();
     assert!(record().credential_date > first.credential_date);
 }
+
+/// The proxy certificate's expiry is read at connect (and each health
+/// check), for kms_xks_proxy_certificate_days_to_expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_certificate_expiry_is_known_once_connected() {
+    let env = Env::start().await;
+    let (id, _) = env.connected_key("certificate", KEY_1).await;
+    let conn = env.kms.kms.xks().conn(&id).expect("connected");
+    let not_after = conn
+        .health
+        .as_ref()
+        .and_then(|h| h.certificate_not_after)
+        .expect("the proxy's certificate expiry");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // The test PKI's certificates run to rcgen's default, 4096-01-01.
+    assert_eq!(not_after, 67_090_118_400, "{not_after} vs now {now}");
+}

@@ -340,6 +340,52 @@ impl XksClient {
     }
 }
 
+impl XksClient {
+    /// The `notAfter` of the proxy's TLS certificate (epoch seconds), from
+    /// a fresh handshake with this client's trust and identity: what
+    /// CloudWatch reports as XksProxyCertificateDaysToExpire. Sends no
+    /// request.
+    pub async fn server_certificate_not_after(&self, timeout: Duration) -> Result<i64, Error> {
+        let handshake = async {
+            let tcp = tokio::net::TcpStream::connect((self.config.host.as_str(), self.config.port))
+                .await
+                .map_err(|e| Error::Connect {
+                    attempts: 1,
+                    reason: e.to_string(),
+                })?;
+            let name =
+                rustls_pki_types::ServerName::try_from(self.config.host.clone()).map_err(|e| {
+                    Error::Tls {
+                        reason: e.to_string(),
+                    }
+                })?;
+            let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
+            let stream = connector.connect(name, tcp).await.map_err(|e| Error::Tls {
+                reason: find_tls_error(&e).unwrap_or_else(|| e.to_string()),
+            })?;
+            let (_, session) = stream.get_ref();
+            let leaf = session
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .ok_or_else(|| Error::Tls {
+                    reason: "the proxy presented no certificate".into(),
+                })?;
+            let (_, cert) =
+                x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|e| Error::Tls {
+                    reason: format!("the proxy's certificate does not parse: {e}"),
+                })?;
+            Ok(cert.validity().not_after.timestamp())
+        };
+        let start = Instant::now();
+        tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| Error::Timeout {
+                attempts: 1,
+                elapsed: start.elapsed(),
+            })?
+    }
+}
+
 /// Longest TLS diagnosis after a connection broke (see `probe_tls`).
 const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 

@@ -36,6 +36,9 @@ pub struct Health {
     pub error_code: Option<&'static str>,
     /// What the proxy reported (when it answered).
     pub response: Option<HealthResponse>,
+    /// The `notAfter` of the proxy's TLS certificate (epoch seconds), read
+    /// at each check (XksProxyCertificateDaysToExpire).
+    pub certificate_not_after: Option<i64>,
 }
 
 /// One store's connection, immutable (replaced as a whole).
@@ -303,6 +306,15 @@ fn judge(h: &HealthResponse) -> Option<&'static str> {
     all_down.then_some("XKS_PROXY_NOT_REACHABLE")
 }
 
+/// The proxy certificate's `notAfter`, or `None` when it cannot be read
+/// now (the health check reports why the proxy is unreachable).
+async fn certificate_not_after(client: &XksClient) -> Option<i64> {
+    client
+        .server_certificate_not_after(std::time::Duration::from_secs(2))
+        .await
+        .ok()
+}
+
 async fn connect_task(registry: Weak<Registry>, record: CustomKeyStoreRecord, generation: u64) {
     let Some(reg) = registry.upgrade() else {
         return;
@@ -341,6 +353,7 @@ async fn connect_task(registry: Weak<Registry>, record: CustomKeyStoreRecord, ge
                 checked_at: now(),
                 error_code: None,
                 response: result.ok(),
+                certificate_not_after: certificate_not_after(&client).await,
             };
             if reg.update_if(&record.id, generation, |c| {
                 c.state = ConnState::Connected;
@@ -380,6 +393,7 @@ async fn health_poller(
         let result = client
             .get_health_status(&service_metadata("KmsHealthCheck"))
             .await;
+        let certificate_not_after = certificate_not_after(&client).await;
         let Some(reg) = registry.upgrade() else {
             return;
         };
@@ -390,6 +404,7 @@ async fn health_poller(
                 Err(e) => Some(connection_error_code(e)),
             },
             response: result.ok(),
+            certificate_not_after,
         };
         if health.error_code.is_some() {
             tracing::warn!(custom_key_store = %id, code = health.error_code, "external key store health check failed");
