@@ -17,8 +17,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Latency buckets in seconds: 50 µs to 10 s.
@@ -82,6 +83,9 @@ pub struct Metrics {
     xks_errors: Family<XksErrorLabels, Counter>,
     xks_timeouts: Family<StoreLabels, Counter>,
     xks_retries: Family<StoreLabels, Counter>,
+    xks_attempts: Family<StoreLabels, Counter>,
+    /// (attempts, retries) of each store at the previous scrape.
+    xks_attempts_seen: Mutex<HashMap<String, (u64, u64)>>,
     xks_throttle: Family<StoreLabels, Counter>,
     xks_states: Family<StateLabels, Gauge>,
     xks_credential_age: Family<StoreLabels, Gauge>,
@@ -113,6 +117,12 @@ impl Metrics {
         let xks_errors = Family::<XksErrorLabels, Counter>::default();
         let xks_timeouts = Family::<StoreLabels, Counter>::default();
         let xks_retries = Family::<StoreLabels, Counter>::default();
+        let xks_attempts = Family::<StoreLabels, Counter>::default();
+        registry.register(
+            "xks_proxy_attempts",
+            "Attempts of XKS calls, first attempts and retries, whatever the outcome",
+            xks_attempts.clone(),
+        );
         let xks_throttle = Family::<StoreLabels, Counter>::default();
         let xks_states = Family::<StateLabels, Gauge>::default();
         let xks_credential_age = Family::<StoreLabels, Gauge>::default();
@@ -175,7 +185,7 @@ impl Metrics {
         );
         registry.register(
             "xks_proxy_retries",
-            "Second attempts of failed XKS proxy calls (connect failures and timeouts)",
+            "Second attempts of XKS proxy calls (after a connect failure or a timeout), whatever the outcome",
             xks_retries.clone(),
         );
         registry.register(
@@ -205,6 +215,8 @@ impl Metrics {
             xks_errors,
             xks_timeouts,
             xks_retries,
+            xks_attempts,
+            xks_attempts_seen: Mutex::new(HashMap::new()),
             xks_throttle,
             xks_states,
             xks_credential_age,
@@ -273,11 +285,6 @@ impl Metrics {
             let s = StoreLabels {
                 custom_key_store_id: store.to_owned(),
             };
-            if let Some(n) = e.attempts() {
-                self.xks_retries
-                    .get_or_create(&s)
-                    .inc_by(u64::from(n.saturating_sub(1)));
-            }
             if matches!(e, xks_client::Error::Timeout { .. }) {
                 self.xks_timeouts.get_or_create(&s).inc();
             }
@@ -316,6 +323,20 @@ impl Metrics {
             if let Some(days) = r.certificate_days_to_expire {
                 self.xks_certificate_days.get_or_create(&store).set(days);
             }
+            if let Some((attempts, retries)) = r.attempts_and_retries {
+                let mut seen = self
+                    .xks_attempts_seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let last = seen.entry(r.id.clone()).or_default();
+                self.xks_attempts
+                    .get_or_create(&store)
+                    .inc_by(attempts.saturating_sub(last.0));
+                self.xks_retries
+                    .get_or_create(&store)
+                    .inc_by(retries.saturating_sub(last.1));
+                *last = (attempts.max(last.0), retries.max(last.1));
+            }
         }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -333,6 +354,8 @@ pub struct StoreReport {
     pub state: Option<&'static str>,
     pub credential_age_seconds: Option<f64>,
     pub certificate_days_to_expire: Option<f64>,
+    /// The store's XKS attempts and retries so far (a running total).
+    pub attempts_and_retries: Option<(u64, u64)>,
 }
 
 /// Decrements the in-flight gauge on drop.
@@ -357,6 +380,7 @@ mod tests {
             state: Some("CONNECTED"),
             credential_age_seconds: Some(86_400.5),
             certificate_days_to_expire: Some(364.5),
+            attempts_and_retries: Some((7, 2)),
         }]);
         for want in [
             "kms_build_info{version=",
@@ -366,6 +390,8 @@ mod tests {
             "kms_xks_external_key_manager_states{custom_key_store_id=\"cks-1234567890abcdef0\",state=\"FAILED\"} 0",
             "kms_xks_proxy_credential_age_seconds{custom_key_store_id=\"cks-1234567890abcdef0\"} 86400",
             "kms_xks_proxy_certificate_days_to_expire{custom_key_store_id=\"cks-1234567890abcdef0\"} 364.5",
+            "kms_xks_proxy_attempts_total{custom_key_store_id=\"cks-1234567890abcdef0\"} 7",
+            "kms_xks_proxy_retries_total{custom_key_store_id=\"cks-1234567890abcdef0\"} 2",
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }

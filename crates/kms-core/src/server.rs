@@ -80,6 +80,7 @@ fn store_reports(kms: &Kms) -> Vec<crate::metrics::StoreReport> {
                     .as_ref()
                     .and_then(|c| c.health.as_ref()?.certificate_not_after)
                     .map(|t| (t as f64 - now) / 86_400.0),
+                attempts_and_retries: Some(registry.call_stats(&r.id).counts()),
             }
         })
         .collect()

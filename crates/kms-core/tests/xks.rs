@@ -881,4 +881,9 @@ async fn the_proxy_certificate_expiry_is_known_once_connected() {
         .as_secs() as i64;
     // The test PKI's certificates run to rcgen's default, 4096-01-01.
     assert_eq!(not_after, 67_090_118_400, "{not_after} vs now {now}");
+    // Attempts are counted per store whatever the outcome (the connect's
+    // health check, CreateKey's GetKeyMetadata); no retries were needed.
+    let (attempts, retries) = env.kms.kms.xks().call_stats(&id).counts();
+    assert!(attempts >= 2, "{attempts}");
+    assert_eq!(retries, 0);
 }

@@ -29,6 +29,33 @@ pub struct XksClient {
     base_url: String,
     /// The same TLS configuration reqwest uses, for [`XksClient::probe_tls`].
     tls: Arc<rustls::ClientConfig>,
+    /// Attempts counted for the caller's metrics (shared across clients
+    /// of one key store, see [`XksClient::with_stats`]).
+    stats: Option<Arc<CallStats>>,
+}
+
+/// What a client counts for metrics: every attempt, and the second
+/// attempts among them (retries), whatever the call's outcome.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    attempts: std::sync::atomic::AtomicU64,
+    retries: std::sync::atomic::AtomicU64,
+}
+
+impl CallStats {
+    /// (attempts, retries) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.attempts.load(Relaxed), self.retries.load(Relaxed))
+    }
+
+    fn attempt(&self, n: u32) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.attempts.fetch_add(1, Relaxed);
+        if n > 1 {
+            self.retries.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for XksClient {
@@ -91,7 +118,15 @@ impl XksClient {
             credential,
             base_url,
             tls: Arc::new(tls),
+            stats: None,
         })
+    }
+
+    /// Counts this client's attempts in `stats` (a key store keeps one
+    /// across the clients it replaces on credential or TLS changes).
+    pub fn with_stats(mut self, stats: Arc<CallStats>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// The validated configuration.
@@ -194,6 +229,9 @@ impl XksClient {
         let mut last = Failure::Timeout;
         while let Some(window) = budget.attempt_window(attempts + 1, start.elapsed()) {
             attempts += 1;
+            if let Some(s) = &self.stats {
+                s.attempt(attempts);
+            }
             tracing::Span::current().record("attempts", attempts);
             let attempt_start = Instant::now();
             let attempt_deadline = attempt_start + window;

@@ -46,7 +46,7 @@ pub mod request;
 pub mod tls;
 pub mod validate;
 
-pub use client::XksClient;
+pub use client::{CallStats, XksClient};
 pub use config::{
     Budget, ClientIdentity, ConfigError, ValidConfig, XksClientConfig, DEFAULT_ATTEMPT_TIMEOUT,
     DEFAULT_DEADLINE, MAX_ATTEMPTS,

@@ -150,7 +150,9 @@ async fn probe(
             format!("KMS cannot reach the external key store proxy: {m}."),
         )
     })?;
-    let client = xks_client::XksClient::new(&config).map_err(|e| errors::management_error(&e))?;
+    let client = xks_client::XksClient::new(&config)
+        .map_err(|e| errors::management_error(&e))?
+        .with_stats(x.registry.call_stats(&r.id));
     let mut metadata = service_metadata(operation);
     metadata.kms_request_id = Some(x.request_id.to_owned());
     metadata.aws_principal_arn = Some(x.caller.principal_arn.clone());

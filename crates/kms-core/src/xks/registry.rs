@@ -65,6 +65,9 @@ pub struct Registry {
     create_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Where XKS calls are counted, when metrics are on.
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
+    /// Attempts and retries per store, kept across the clients a store
+    /// goes through (credential updates, TLS reloads, reconnects).
+    call_stats: std::sync::Mutex<HashMap<String, Arc<xks_client::CallStats>>>,
 }
 
 fn now() -> f64 {
@@ -80,6 +83,7 @@ impl Registry {
             writer: std::sync::Mutex::new(()),
             create_locks: std::sync::Mutex::new(HashMap::new()),
             metrics: std::sync::OnceLock::new(),
+            call_stats: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -205,18 +209,28 @@ impl Registry {
         Ok(c)
     }
 
+    /// The attempts and retries of store `id`'s XKS calls so far.
+    pub fn call_stats(&self, id: &str) -> Arc<xks_client::CallStats> {
+        let mut stats = self.call_stats.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(stats.entry(id.to_owned()).or_default())
+    }
+
     /// Builds a client for `r` (or the connection error code).
     pub fn build_client(&self, r: &CustomKeyStoreRecord) -> Result<XksClient, &'static str> {
         let config = self
             .client_config(r)
             .map_err(|_| "XKS_PROXY_INVALID_TLS_CONFIGURATION")?;
-        XksClient::new(&config).map_err(|e| match e {
-            xks_client::Error::Config(
-                xks_client::ConfigError::TrustedCa(_) | xks_client::ConfigError::ClientIdentity(_),
-            ) => "XKS_PROXY_INVALID_TLS_CONFIGURATION",
-            xks_client::Error::Config(_) => "XKS_PROXY_INVALID_CONFIGURATION",
-            other => connection_error_code(&other),
-        })
+        let stats = self.call_stats(&r.id);
+        XksClient::new(&config)
+            .map(|c| c.with_stats(stats))
+            .map_err(|e| match e {
+                xks_client::Error::Config(
+                    xks_client::ConfigError::TrustedCa(_)
+                    | xks_client::ConfigError::ClientIdentity(_),
+                ) => "XKS_PROXY_INVALID_TLS_CONFIGURATION",
+                xks_client::Error::Config(_) => "XKS_PROXY_INVALID_CONFIGURATION",
+                other => connection_error_code(&other),
+            })
     }
 
     /// ConnectCustomKeyStore: starts connecting unless already connected
