@@ -48,6 +48,20 @@ pub fn spawn_binary(
     args: &[&std::ffi::OsStr],
     envs: &[(&str, &str)],
 ) -> (std::process::Child, u16) {
+    let (child, port, _) = spawn_binary_logged(args, envs);
+    (child, port)
+}
+
+/// [`spawn_binary`], also keeping every line the binary writes to stdout
+/// (its service log).
+pub fn spawn_binary_logged(
+    args: &[&std::ffi::OsStr],
+    envs: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kms-core"))
         .args(["--listen", "127.0.0.1:0"])
@@ -58,25 +72,28 @@ pub fn spawn_binary(
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let kept = std::sync::Arc::clone(&lines);
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !line.contains("kms-core listening") {
-                continue;
+            if line.contains("kms-core listening") {
+                let port = line
+                    .split("addr")
+                    .nth(1)
+                    .map(|rest| rest.trim_start_matches(['=', '"', ':']))
+                    .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == '"').next())
+                    .and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| p.parse::<u16>().ok());
+                if let Some(p) = port {
+                    let _ = tx.send(p);
+                }
             }
-            let port = line
-                .split("addr=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.rsplit(':').next())
-                .and_then(|p| p.parse::<u16>().ok());
-            if let Some(p) = port {
-                let _ = tx.send(p);
-            }
+            kept.lock().unwrap().push(line);
         }
     });
     let port = rx
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("kms-core did not start");
-    (child, port)
+    (child, port, lines)
 }
