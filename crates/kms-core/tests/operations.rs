@@ -472,8 +472,19 @@ async fn metrics_are_scraped_and_parse_as_prometheus_text() {
     assert!(c.describe_key().key_id("alias/none").send().await.is_err());
     // Health checks are not counted as API requests.
     http_get(handle.addr, "/healthz").await;
-    // The audit writer gathers a batch for a few ms.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The audit writer gathers a batch for a few ms: wait for its write.
+    let sink = handle.kms.audit().expect("audit sink");
+    for _ in 0..500 {
+        if sink
+            .stats()
+            .written
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     use http_body_util::{BodyExt, Empty};
     let tcp = tokio::net::TcpStream::connect(maddr).await.unwrap();
