@@ -9,6 +9,8 @@
 
 pub mod limits;
 mod lograte;
+#[cfg(feature = "prometheus")]
+pub mod metrics;
 mod registry;
 pub mod stats;
 pub mod tls;

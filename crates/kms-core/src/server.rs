@@ -289,42 +289,17 @@ async fn handle(
 }
 
 /// Serves `GET /metrics` (Prometheus text) on its own plain-HTTP listener
-/// until `shutdown`. Keep it on loopback or a management network.
+/// until `shutdown` ([`http_shell::metrics::serve_metrics`]). Keep it on
+/// loopback or a management network.
 pub async fn serve_metrics(
     listener: TcpListener,
     kms: Arc<Kms>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let limits = ShellLimits {
-        max_body_bytes: 0,
-        request_timeout: Duration::from_secs(10),
-        max_header_bytes: 16 * 1024,
-        connections: http_shell::limits::ConnectionLimits::default(),
-    };
-    http_shell::serve(listener, None, limits, shutdown, move |req, _peer| {
-        let kms = Arc::clone(&kms);
-        async move {
-            let (status, ctype, body) = match (req.uri().path(), kms.metrics()) {
-                ("/metrics", Some(m)) if req.method() == http::Method::GET => (
-                    StatusCode::OK,
-                    METRICS_CONTENT_TYPE,
-                    m.encode(&store_reports(&kms)),
-                ),
-                _ => (
-                    StatusCode::NOT_FOUND,
-                    "text/plain",
-                    "not found\n".to_owned(),
-                ),
-            };
-            let mut resp = Response::new(Full::new(Bytes::from(body)));
-            *resp.status_mut() = status;
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-            resp
-        }
-    })
+    http_shell::metrics::serve_metrics(
+        listener,
+        move || kms.metrics().map(|m| m.encode(&store_reports(&kms))),
+        shutdown,
+    )
     .await
 }
-
-/// What `prometheus-client`'s text encoder writes.
-pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -167,50 +167,15 @@ async fn handle(
     resp
 }
 
-/// Serves `GET /metrics` on its own plain-HTTP listener until `shutdown`.
+/// Serves `GET /metrics` on its own plain-HTTP listener until `shutdown`
+/// ([`http_shell::metrics::serve_metrics`]).
 pub async fn serve_metrics(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = ShellLimits {
-        max_body_bytes: 0,
-        request_timeout: Duration::from_secs(10),
-        max_header_bytes: 16 * 1024,
-        connections: http_shell::limits::ConnectionLimits::default(),
-    };
-    http_shell::serve(listener, None, limits, shutdown, move |req, _peer| {
-        let metrics = Arc::clone(&metrics);
-        async move {
-            let (status, ctype, body) = if req.uri().path() != "/metrics" {
-                (
-                    StatusCode::NOT_FOUND,
-                    "text/plain",
-                    "not found\n".to_owned(),
-                )
-            } else if req.method() != http::Method::GET {
-                (
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "text/plain",
-                    "GET only\n".to_owned(),
-                )
-            } else {
-                (StatusCode::OK, METRICS_CONTENT_TYPE, metrics.encode())
-            };
-            let mut resp = Response::new(Full::new(Bytes::from(body)));
-            *resp.status_mut() = status;
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static(ctype),
-            );
-            resp
-        }
-    })
-    .await
+    http_shell::metrics::serve_metrics(listener, move || Some(metrics.encode()), shutdown).await
 }
-
-/// What `prometheus-client`'s text encoder writes.
-pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// One structured line per request. Never plaintext, AAD, keys or signatures.
 fn log_request(
