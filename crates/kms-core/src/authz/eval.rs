@@ -351,6 +351,41 @@ fn grant_allows(g: &Grant, op: GrantOperation, class: KeyClass, input: &AuthzInp
     true
 }
 
+/// The identity side: an explicit deny in any identity policy (`Err`),
+/// else what allows — the first allowing statement, the implicit
+/// administrator (no identity policies, strict mode off), or the account's
+/// root user, which has every IAM permission of its account (also for
+/// another account's key its account may use).
+fn identity_side<'a>(input: &AuthzInput<'a>) -> Result<Option<IdentityBasis<'a>>, Reason<'a>> {
+    let caller = input.caller;
+    let mut basis = None;
+    match &caller.identity_policies {
+        Some(policies) => {
+            for (i, p) in policies.iter().enumerate() {
+                let s = scan(p, input);
+                if let Some(statement) = s.deny {
+                    return Err(Reason::ExplicitDeny {
+                        source: PolicySource::IdentityPolicy(i),
+                        statement,
+                    });
+                }
+                if basis.is_none() {
+                    basis = s.direct.map(|statement| IdentityBasis::Statement {
+                        policy: i,
+                        statement,
+                    });
+                }
+            }
+        }
+        None if !input.strict => basis = Some(IdentityBasis::ImplicitAdmin),
+        None => {}
+    }
+    if caller.is_account_root() {
+        basis = basis.or(Some(IdentityBasis::AccountRoot));
+    }
+    Ok(basis)
+}
+
 /// Evaluates the request: the one authorization entry point (the
 /// pipeline's authorize step, `explain`, the lockout check).
 pub fn authorize<'a>(input: &AuthzInput<'a>) -> Decision<'a> {
@@ -371,38 +406,11 @@ pub fn authorize<'a>(input: &AuthzInput<'a>) -> Decision<'a> {
             },
         );
     }
-    // The identity side: explicit denies anywhere, then the first allow.
     let caller = input.caller;
-    let mut identity: Option<IdentityBasis<'a>> = None;
-    match &caller.identity_policies {
-        Some(policies) => {
-            for (i, p) in policies.iter().enumerate() {
-                let s = scan(p, input);
-                if let Some(statement) = s.deny {
-                    return decide(
-                        false,
-                        Reason::ExplicitDeny {
-                            source: PolicySource::IdentityPolicy(i),
-                            statement,
-                        },
-                    );
-                }
-                if identity.is_none() {
-                    identity = s.direct.map(|statement| IdentityBasis::Statement {
-                        policy: i,
-                        statement,
-                    });
-                }
-            }
-        }
-        None if !input.strict => identity = Some(IdentityBasis::ImplicitAdmin),
-        None => {}
-    }
-    // The root user has every IAM permission of its own account (also
-    // for another account's key that its account may use).
-    if caller.is_account_root() {
-        identity = identity.or(Some(IdentityBasis::AccountRoot));
-    }
+    let identity = match identity_side(input) {
+        Ok(basis) => basis,
+        Err(deny) => return decide(false, deny),
+    };
     let same_account = caller.account == input.key.account;
     if same_account {
         if let Some(statement) = key.direct {
@@ -500,35 +508,10 @@ pub fn authorize_without_key<'a>(input: &AuthzInput<'a>) -> Decision<'a> {
         caller_arn: &input.caller.arn,
         resource_arn: input.key.arn,
     };
-    let caller = input.caller;
-    let mut allow = None;
-    match &caller.identity_policies {
-        Some(policies) => {
-            for (i, p) in policies.iter().enumerate() {
-                let s = scan(p, input);
-                if let Some(statement) = s.deny {
-                    return decide(
-                        false,
-                        Reason::ExplicitDeny {
-                            source: PolicySource::IdentityPolicy(i),
-                            statement,
-                        },
-                    );
-                }
-                if allow.is_none() {
-                    allow = s.direct.map(|statement| IdentityBasis::Statement {
-                        policy: i,
-                        statement,
-                    });
-                }
-            }
-        }
-        None if !input.strict => allow = Some(IdentityBasis::ImplicitAdmin),
-        None => {}
-    }
-    if caller.is_account_root() {
-        allow = allow.or(Some(IdentityBasis::AccountRoot));
-    }
+    let allow = match identity_side(input) {
+        Ok(basis) => basis,
+        Err(deny) => return decide(false, deny),
+    };
     match allow {
         Some(identity) => decide(true, Reason::Identity { identity }),
         None => decide(false, Reason::NoIdentityPolicyAllow),
